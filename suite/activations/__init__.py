@@ -1,0 +1,65 @@
+"""The activation registry: every activation the suite compares, by name.
+
+``create(name, **params)`` returns an ``nn.Module``. Every factory accepts ``inplace=``
+(so timm's ``act_layer`` can call it) and, where the activation has a per-channel variant,
+``channels=``. Family modules register their names on import with ``register_activation``.
+"""
+from __future__ import annotations
+
+import functools
+
+from torch import nn
+
+from suite.registry import Registry
+
+ACTIVATIONS = Registry("activation")
+
+
+def register_activation(
+    name: str,
+    *,
+    family: str,
+    paper: str,
+    learnable: bool,
+    aliases: tuple[str, ...] = (),
+    per_channel: bool = False,
+    **info,
+):
+    """Register an activation factory.
+
+    family: short group name shown by ``suite list activations`` (e.g. "classic", "pwlu").
+    paper: citation of the formula's source (authors, year, arXiv id).
+    learnable: whether the module has trainable parameters.
+    per_channel: whether the factory accepts ``channels=`` for per-channel parameters.
+    """
+    return ACTIVATIONS.register(
+        name, aliases=aliases, family=family, paper=paper, learnable=learnable,
+        per_channel=per_channel, **info,
+    )
+
+
+def create(name: str, **params) -> nn.Module:
+    """Build the activation ``name`` with ``params`` (bad names/params raise SuiteError)."""
+    return ACTIVATIONS.get(name).factory(**params)
+
+
+def act_layer(name: str, **params):
+    """A callable for timm's ``act_layer=``: ``act_layer('pwlu')(inplace=True)`` -> module."""
+    return functools.partial(create, name, **params)
+
+
+def names() -> list[str]:
+    return ACTIVATIONS.names()
+
+
+# Family modules register themselves on import. Order is the order of `suite list`.
+from suite.activations import (  # noqa: E402,F401
+    classic,
+    learnable_simple,
+    apalu,
+    pau,
+    pwlu,
+    orthogonal,
+    tropical,
+    bspline,
+)
