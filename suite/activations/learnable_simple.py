@@ -1,1 +1,125 @@
-"""(being written)"""
+"""Small learnable activations: PReLU, Swish with learnable beta, ACON-C, Meta-ACON, Sqish.
+
+Each has per-layer parameters by default and per-channel ones with ``channels=C``
+(channel dimension 1, so (N, C, H, W) and (N, C, L) inputs broadcast).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from suite.activations import register_activation
+from suite.activations.base import Activation, along_channels, check_channels, param_shape, positive_int
+from suite.errors import bad_value
+
+
+def _full(channels, value) -> nn.Parameter:
+    return nn.Parameter(torch.full(param_shape(channels), float(value)))
+
+
+class PReLU(Activation):
+    """He et al. 2015: y = max(0, x) + a * min(0, x); ``weight`` = a, init 0.25."""
+
+    def __init__(self, channels=None, init: float = 0.25, inplace=False, impl="auto"):
+        super().__init__(inplace, impl)
+        self.channels = check_channels(channels)
+        self.weight = _full(self.channels, init)
+
+    def reference_forward(self, x):
+        a = along_channels(self.weight, x)
+        return torch.clamp(x, min=0) + a * torch.clamp(x, max=0)
+
+
+class SwishBeta(Activation):
+    """Ramachandran et al. 2017: y = x * sigmoid(beta x), ``beta`` learnable (init 1)."""
+
+    kernel_name = "swish_beta"
+
+    def __init__(self, channels=None, beta: float = 1.0, inplace=False, impl="auto"):
+        super().__init__(inplace, impl)
+        self.channels = check_channels(channels)
+        self.beta = _full(self.channels, beta)
+
+    def reference_forward(self, x):
+        return x * torch.sigmoid(along_channels(self.beta, x) * x)
+
+
+def acon(x, p1, p2, beta):
+    """ACON-C (Ma et al. 2021, arXiv 2009.04759): (p1-p2) x sigmoid(beta (p1-p2) x) + p2 x."""
+    dp = p1 - p2
+    return dp * x * torch.sigmoid(beta * dp * x) + p2 * x
+
+
+class AconC(Activation):
+    """ACON-C with learnable p1, p2, beta. Init p1=1, p2=0, beta=1, i.e. Swish at start
+    (the official code draws p1, p2 at random; we start from a known shape so runs with
+    different seeds differ only by the network's init)."""
+
+    kernel_name = "acon_c"
+
+    def __init__(self, channels=None, inplace=False, impl="auto"):
+        super().__init__(inplace, impl)
+        self.channels = check_channels(channels)
+        self.p1 = _full(self.channels, 1.0)
+        self.p2 = _full(self.channels, 0.0)
+        self.beta = _full(self.channels, 1.0)
+
+    def reference_forward(self, x):
+        return acon(x, along_channels(self.p1, x), along_channels(self.p2, x), along_channels(self.beta, x))
+
+
+class MetaAcon(Activation):
+    """Meta-ACON: beta = sigmoid(fc2(fc1(mean over spatial dims of x))) per sample and
+    channel, a switch learned from the input (channel-wise design of the paper, without
+    the BN between the two 1x1 convolutions)."""
+
+    def __init__(self, channels=None, reduction: int = 16, min_width: int = 16, inplace=False, impl="auto"):
+        super().__init__(inplace, impl)
+        if channels is None:
+            raise bad_value("meta_acon channels", channels, "a positive integer (Meta-ACON is per-channel)")
+        self.channels = check_channels(channels)
+        positive_int("meta_acon reduction", reduction)
+        width = max(min_width, channels // reduction)
+        self.p1 = nn.Parameter(torch.ones(channels))
+        self.p2 = nn.Parameter(torch.zeros(channels))
+        self.fc1 = nn.Conv2d(channels, width, 1)
+        self.fc2 = nn.Conv2d(width, channels, 1)
+
+    def reference_forward(self, x):
+        if x.dim() < 2 or x.shape[1] != self.channels:
+            along_channels(self.p1, x)  # raises the standard channel-mismatch error
+        spatial = tuple(range(2, x.dim()))
+        pooled = x.mean(dim=spatial, keepdim=True) if spatial else x[..., None]
+        pooled = pooled.reshape(x.shape[0], self.channels, 1, 1)
+        beta = torch.sigmoid(self.fc2(self.fc1(pooled))).reshape(x.shape[0], self.channels, *([1] * len(spatial)))
+        return acon(x, along_channels(self.p1, x), along_channels(self.p2, x), beta)
+
+
+class Sqish(Activation):
+    """Sqish (Biswas et al., arXiv 2310.09828):
+    y = alpha x + (1 - alpha) x / (1 + beta exp(-2 gamma (1 - alpha) x)),
+    learnable alpha (init 0.5) and gamma (init 1), beta fixed at 1 (the paper's default)."""
+
+    def __init__(self, channels=None, alpha: float = 0.5, gamma: float = 1.0, beta: float = 1.0, inplace=False, impl="auto"):
+        super().__init__(inplace, impl)
+        self.channels = check_channels(channels)
+        if not float(beta) > 0:
+            raise bad_value("sqish beta", beta, "a positive number")
+        self.alpha = _full(self.channels, alpha)
+        self.gamma = _full(self.channels, gamma)
+        self.beta = float(beta)
+
+    def reference_forward(self, x):
+        a, g = along_channels(self.alpha, x), along_channels(self.gamma, x)
+        # 1/(1 + beta e^{-z}) = sigmoid(z - log beta): stable for large |z|.
+        z = 2 * g * (1 - a) * x - torch.log(torch.tensor(self.beta, dtype=x.dtype))
+        return a * x + (1 - a) * x * torch.sigmoid(z)
+
+
+_PAPER_ACON = "Ma et al. 2021 (Activate or Not), arXiv 2009.04759"
+register_activation("prelu", family="rectifier", paper="He et al. 2015, arXiv 1502.01852", learnable=True, per_channel=True)(PReLU)
+register_activation("swish_beta", family="swish", paper="Ramachandran et al. 2017, arXiv 1710.05941", learnable=True, per_channel=True, aliases=("swish_learnable",))(SwishBeta)
+register_activation("acon_c", family="acon", paper=_PAPER_ACON, learnable=True, per_channel=True, aliases=("aconc",))(AconC)
+register_activation("meta_acon", family="acon", paper=_PAPER_ACON, learnable=True, per_channel=True, needs_channels=True, aliases=("metaacon",))(MetaAcon)
+register_activation("sqish", family="swish", paper="Biswas et al. 2023, arXiv 2310.09828", learnable=True, per_channel=True)(Sqish)

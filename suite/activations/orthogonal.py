@@ -1,1 +1,124 @@
-"""(being written)"""
+"""Learnable activations on orthogonal bases (Khalfaoui-Hassani et al., arXiv 2502.01247).
+
+Hermite:  y = sum_{k=0..d} c_k He_k(x) / k!   (probabilists' Hermite polynomials)
+Fourier:  y = a_0 + sum_{k=1..d} a_k cos(w_k x - phi_k) / k!
+
+Both keep one small parameter vector per layer. Hermite is evaluated with the three-term
+recurrence He_{k+1} = x He_k - k He_{k-1} (d multiply-adds per element), never with
+expanded powers. Initialisations follow the paper/torchortho so that E[y^2] stays near
+1 for unit-normal inputs; ``init=<activation name>`` instead projects that activation
+onto the Hermite basis in closed form (Gauss–Hermite quadrature), the least-squares fit
+under the Gaussian weight that torchortho approximates with a cached Adam fit.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from suite.activations import register_activation
+from suite.activations.base import Activation, positive_int
+from suite.errors import bad_value, SuiteError
+
+# Targets a Hermite unit can be initialised to (numpy, evaluated at quadrature nodes).
+PROJECTION_TARGETS = {
+    "gelu": lambda x: torch.nn.functional.gelu(torch.from_numpy(x)).numpy(),
+    "relu": lambda x: np.maximum(x, 0.0),
+    "silu": lambda x: x / (1 + np.exp(-x)),
+    "tanh": np.tanh,
+}
+I_0_2_SQRT_INV = 0.66232645879  # Fourier init amplitude of the paper (1/sqrt(I_0(2)))
+
+
+def require_degree(name: str, degree) -> int:
+    if degree is None:
+        raise SuiteError(f"{name} needs degree=<integer >= 1> (it has no default; the paper used 3 or 5).")
+    return positive_int(f"{name} degree", degree)
+
+
+def hermite_projection(target: str, degree: int, nodes: int = 120) -> np.ndarray:
+    """Coefficients c_k of the least-squares fit sum c_k He_k/k! to ``target`` under N(0,1).
+
+    Orthogonality E[He_j He_k] = k! delta_jk gives c_k = E[f(X) He_k(X)], computed by
+    Gauss–Hermite(e) quadrature with ``nodes`` points (exact for polynomials of degree
+    < 2*nodes).
+    """
+    if target not in PROJECTION_TARGETS:
+        raise bad_value("hermite init", target, f"'default' or one of {', '.join(PROJECTION_TARGETS)}")
+    x, w = np.polynomial.hermite_e.hermegauss(nodes)
+    w = w / w.sum()  # probability weights of N(0, 1)
+    f = PROJECTION_TARGETS[target](x)
+    he_prev, he = np.zeros_like(x), np.ones_like(x)
+    coeffs = []
+    for k in range(degree + 1):
+        coeffs.append(np.sum(w * f * he))
+        he_prev, he = he, x * he - k * he_prev
+    return np.array(coeffs)
+
+
+def hermite_series(x: torch.Tensor, coefficients: torch.Tensor) -> torch.Tensor:
+    """sum_k coefficients[k] He_k(x)/k! by the recurrence on the scaled polynomials
+    h_k = He_k/k!:  h_{k+1} = (x h_k - h_{k-1}) / (k+1)."""
+    h_prev = torch.ones_like(x)
+    y = coefficients[0] * h_prev
+    if coefficients.shape[0] == 1:
+        return y
+    h = x
+    y = y + coefficients[1] * h
+    for k in range(1, coefficients.shape[0] - 1):
+        h_prev, h = h, (x * h - h_prev) / (k + 1)
+        y = y + coefficients[k + 1] * h
+    return y
+
+
+class Hermite(Activation):
+    """Attribute ``coefficients`` [d+1]."""
+
+    kernel_name = "hermite"
+
+    def __init__(self, degree=None, init: str = "default", inplace=False, impl="auto"):
+        super().__init__(inplace, impl)
+        self.degree = require_degree("hermite", degree)
+        if init == "default":
+            c = np.full(self.degree + 1, 1.0 / math.sqrt(math.e))
+            c[0] = math.sqrt(1.0 - 1.0 / math.factorial(self.degree)) / math.sqrt(math.e)
+        else:
+            c = hermite_projection(init, self.degree)
+        self.coefficients = nn.Parameter(torch.tensor(c, dtype=torch.float32))
+
+    def reference_forward(self, x):
+        return hermite_series(x, self.coefficients.to(x.dtype))
+
+    def extra_repr(self):
+        return f"degree={self.degree}"
+
+
+class Fourier(Activation):
+    """Attributes ``fundamental`` [1] (a_0), ``coefficients`` [d] (a_k), ``frequencies``
+    [d] (w_k, init k), ``phases`` [d] (phi_k, init pi/4)."""
+
+    kernel_name = "fourier"
+
+    def __init__(self, degree=None, inplace=False, impl="auto"):
+        super().__init__(inplace, impl)
+        d = self.degree = require_degree("fourier", degree)
+        self.fundamental = nn.Parameter(torch.tensor([I_0_2_SQRT_INV * math.sqrt(1.0 - 1.0 / math.factorial(d) ** 2)]))
+        self.coefficients = nn.Parameter(torch.full((d,), I_0_2_SQRT_INV))
+        self.frequencies = nn.Parameter(torch.arange(1, d + 1, dtype=torch.float32))
+        self.phases = nn.Parameter(torch.full((d,), math.pi / 4))
+        self.register_buffer("inv_factorial", torch.tensor([1.0 / math.factorial(k) for k in range(1, d + 1)]), persistent=False)
+
+    def reference_forward(self, x):
+        waves = torch.cos(x.unsqueeze(-1) * self.frequencies.to(x.dtype) - self.phases.to(x.dtype))
+        weights = (self.coefficients * self.inv_factorial).to(x.dtype)
+        return waves @ weights + self.fundamental.to(x.dtype)
+
+    def extra_repr(self):
+        return f"degree={self.degree}"
+
+
+register_activation("hermite", family="orthogonal", paper="Khalfaoui-Hassani et al. 2025, arXiv 2502.01247", learnable=True, needs_degree=True)(Hermite)
+register_activation("fourier", family="orthogonal", paper="Khalfaoui-Hassani et al. 2025, arXiv 2502.01247", learnable=True, needs_degree=True)(Fourier)
