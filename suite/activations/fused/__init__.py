@@ -39,3 +39,5 @@ def lookup(name: str, x: torch.Tensor, required: bool = False) -> Kernel | None:
             f"(available on: {', '.join(have) or 'none'}); use impl='auto' or 'reference'."
         )
     return kernel
+from suite.activations.fused import cpu  # noqa: E402,F401  (registers the CPU kernels)
+from suite.activations.fused import cpu_pwlu  # noqa: E402,F401

@@ -1,0 +1,275 @@
+"""Fused CPU kernels: one custom autograd function per learnable activation.
+
+Forward and backward are each one function compiled by torch.compile (inductor emits
+vectorised, OpenMP-parallel C++): the forward reads x once and writes y; the backward
+reads x and dy once, writes dx and reduces the parameter gradients in the same pass
+(inductor's reductions keep per-thread partial sums, no per-element atomics). Only the
+input and the small parameter tensors are saved for backward, never intermediates: the
+backward recomputes them, which is cheaper than storing and reloading them.
+
+Each kernel is the pair (forward_math, backward_math) of plain tensor functions below;
+``FusedActivation`` wires a pair into autograd. If torch.compile is unavailable or fails
+the same math runs eagerly (correct, slower) after a single warning.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+
+import torch
+import torch.nn.functional as F
+
+from suite.activations.fused import register_kernel
+
+_COMPILED: dict = {}
+_WARNED = False
+
+
+def compiled(fn):
+    """torch.compile(fn) cached per function, with an eager fallback on failure."""
+    if fn not in _COMPILED:
+        _COMPILED[fn] = torch.compile(fn, dynamic=None, fullgraph=True)
+    compiled_fn = _COMPILED[fn]
+
+    def run(*args):
+        global _WARNED
+        if _COMPILED.get(fn) is fn:  # compile failed earlier: stay eager
+            return fn(*args)
+        try:
+            return compiled_fn(*args)
+        except Exception as exc:  # noqa: BLE001 - any compiler failure -> eager math
+            if not _WARNED:
+                warnings.warn(f"torch.compile failed for fused activation kernels ({exc!r}); running them eagerly", RuntimeWarning)
+                _WARNED = True
+            _COMPILED[fn] = fn
+            return fn(*args)
+
+    return run
+
+
+class FusedActivation(torch.autograd.Function):
+    """y = forward_math(x, *params); backward_math(x, dy, *params) -> (dx, *dparams)."""
+
+    @staticmethod
+    def forward(ctx, forward_math, backward_math, x, *params):
+        ctx.backward_math = backward_math
+        ctx.save_for_backward(x, *params)
+        return compiled(forward_math)(x, *params)
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, *params = ctx.saved_tensors
+        grads = compiled(ctx.backward_math)(x, dy.contiguous(), *params)
+        return (None, None, *grads)
+
+
+def apply(forward_math, backward_math, x, *params):
+    x = x.contiguous()
+    # Parameters enter the math in the input's dtype; their gradients go back in theirs.
+    cast = [p.to(x.dtype) for p in params]
+    return FusedActivation.apply(forward_math, backward_math, x, *cast)
+
+
+def per_channel(p: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """[1] or [C] parameter viewed to broadcast over dim 1 of x."""
+    if p.shape[0] == 1:
+        return p.reshape((1,) * x.dim())
+    shape = [1] * x.dim()
+    shape[1] = p.shape[0]
+    return p.reshape(shape)
+
+
+def reduce_like(g: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    """Sum an element-wise gradient down to a [1] or [C] parameter's shape."""
+    if p.shape[0] == 1:
+        return g.sum().reshape(1)
+    dims = [d for d in range(g.dim()) if d != 1]
+    return g.sum(dims)
+
+
+# --- Hermite: y = sum_k c_k h_k(x), h_k = He_k / k!, h_{k+1} = (x h_k - h_{k-1}) / (k+1) ---
+def hermite_forward(x, c):
+    h_prev, h = torch.ones_like(x), x
+    y = c[0] + c[1] * h
+    for k in range(1, c.shape[0] - 1):
+        h_prev, h = h, (x * h - h_prev) * (1.0 / (k + 1))
+        y = y + c[k + 1] * h
+    return y
+
+
+def hermite_backward(x, dy, c):
+    # d/dx h_k = h_{k-1} (since He_k' = k He_{k-1}), so dx = sum_{k>=1} c_k h_{k-1}.
+    h_prev, h = torch.ones_like(x), x
+    dx = c[1] * h_prev
+    dc = [dy.sum(), (dy * h).sum()]
+    for k in range(1, c.shape[0] - 1):
+        dx = dx + c[k + 1] * h
+        h_prev, h = h, (x * h - h_prev) * (1.0 / (k + 1))
+        dc.append((dy * h).sum())
+    return dy * dx, torch.stack(dc)
+
+
+@register_kernel("hermite", "cpu")
+def hermite_kernel(module, x):
+    if module.coefficients.shape[0] < 2:
+        return module.reference_forward(x)
+    return apply(hermite_forward, hermite_backward, x, module.coefficients)
+
+
+# --- Swish with learnable beta: y = x sigmoid(beta x) ---
+def swish_beta_forward(x, beta):
+    return x * torch.sigmoid(per_channel(beta, x) * x)
+
+
+def swish_beta_backward(x, dy, beta):
+    b = per_channel(beta, x)
+    s = torch.sigmoid(b * x)
+    ds = s * (1 - s)
+    return dy * (s + b * x * ds), reduce_like(dy * x * x * ds, beta)
+
+
+@register_kernel("swish_beta", "cpu")
+def swish_beta_kernel(module, x):
+    return apply(swish_beta_forward, swish_beta_backward, x, module.beta)
+
+
+# --- ACON-C: y = (p1-p2) x sigmoid(beta (p1-p2) x) + p2 x ---
+def acon_forward(x, p1, p2, beta):
+    dp = per_channel(p1 - p2, x)
+    return dp * x * torch.sigmoid(per_channel(beta, x) * dp * x) + per_channel(p2, x) * x
+
+
+def acon_backward(x, dy, p1, p2, beta):
+    dp, b = per_channel(p1 - p2, x), per_channel(beta, x)
+    z = b * dp * x
+    s = torch.sigmoid(z)
+    ds = s * (1 - s)
+    d_dp = x * (s + z * ds)  # d/d(p1-p2) of the gated term
+    dx = dy * (dp * (s + z * ds) + per_channel(p2, x))
+    g_p1 = reduce_like(dy * d_dp, p1)
+    g_p2 = reduce_like(dy * (x - d_dp), p2)
+    g_beta = reduce_like(dy * (dp * x) ** 2 * ds, beta)
+    return dx, g_p1, g_p2, g_beta
+
+
+@register_kernel("acon_c", "cpu")
+def acon_kernel(module, x):
+    return apply(acon_forward, acon_backward, x, module.p1, module.p2, module.beta)
+
+
+# --- APALU: a (x + x sigmoid(b x)) for x >= 0, a (exp(x) - 1) below ---
+def apalu_forward(x, a, b):
+    pos = x + x * torch.sigmoid(b * x)
+    return a * torch.where(x >= 0, pos, torch.expm1(torch.clamp(x, max=0)))
+
+
+def apalu_backward(x, dy, a, b):
+    s = torch.sigmoid(b * x)
+    ds = s * (1 - s)
+    positive = x >= 0
+    e = torch.expm1(torch.clamp(x, max=0))
+    dx = torch.where(positive, a * (1 + s + b * x * ds), a * (e + 1))
+    g_a = torch.where(positive, x + x * s, e)
+    g_b = torch.where(positive, a * x * x * ds, torch.zeros_like(x))
+    return dy * dx, (dy * g_a).sum().reshape(1), (dy * g_b).sum().reshape(1)
+
+
+@register_kernel("apalu", "cpu")
+def apalu_kernel(module, x):
+    return apply(apalu_forward, apalu_backward, x, module.a, module.b)
+
+
+# --- Fourier: y = a0 + sum_k (a_k/k!) cos(w_k x - phi_k) ---
+def fourier_forward(x, a0, a, w, phi):
+    y = a0 + torch.zeros_like(x)
+    for k in range(a.shape[0]):
+        y = y + a[k] * (1.0 / math.factorial(k + 1)) * torch.cos(w[k] * x - phi[k])
+    return y
+
+
+def fourier_backward(x, dy, a0, a, w, phi):
+    dx = torch.zeros_like(x)
+    g_a, g_w, g_phi = [], [], []
+    for k in range(a.shape[0]):
+        inv = 1.0 / math.factorial(k + 1)
+        arg = w[k] * x - phi[k]
+        c, s = torch.cos(arg), torch.sin(arg)
+        dx = dx - a[k] * inv * w[k] * s
+        g_a.append((dy * c).sum() * inv)
+        ds = (dy * s).sum()
+        g_w.append(-a[k] * inv * (dy * s * x).sum())
+        g_phi.append(a[k] * inv * ds)
+    return dy * dx, dy.sum().reshape(1), torch.stack(g_a), torch.stack(g_w), torch.stack(g_phi)
+
+
+@register_kernel("fourier", "cpu")
+def fourier_kernel(module, x):
+    return apply(fourier_forward, fourier_backward, x, module.fundamental, module.coefficients, module.frequencies, module.phases)
+
+
+# --- Tropical: y = (sqrt(2)/d) max_k (k x + c_k) ---
+def tropical_forward(x, c):
+    d = c.shape[0] - 1
+    best = c[0] + torch.zeros_like(x)
+    for k in range(1, d + 1):
+        best = torch.maximum(best, k * x + c[k])
+    return best * (math.sqrt(2) / d)
+
+
+def tropical_backward(x, dy, c):
+    d = c.shape[0] - 1
+    best = c[0] + torch.zeros_like(x)
+    arg = torch.zeros_like(x)
+    for k in range(1, d + 1):
+        line = k * x + c[k]
+        take = line > best  # first maximum wins, as torch.amax's gradient picks one
+        best = torch.where(take, line, best)
+        arg = torch.where(take, float(k), arg)
+    scale = math.sqrt(2) / d
+    g_c = torch.stack([torch.where(arg == k, dy, 0.0).sum() for k in range(d + 1)]) * scale
+    return dy * arg * scale, g_c
+
+
+@register_kernel("tropical", "cpu")
+def tropical_kernel(module, x):
+    return apply(tropical_forward, tropical_backward, x, module.coefficients)
+
+
+# --- PAU (version B): y = P(x) / (1 + |x B(x)|) ---
+def _horner(x, coeffs):
+    out = coeffs[-1] + torch.zeros_like(x)
+    for i in range(coeffs.shape[0] - 2, -1, -1):
+        out = out * x + coeffs[i]
+    return out
+
+
+def pau_forward(x, num, den):
+    return _horner(x, num) / (1 + torch.abs(x * _horner(x, den)))
+
+
+def pau_backward(x, dy, num, den):
+    p = _horner(x, num)
+    r = x * _horner(x, den)  # r = b_1 x + ... + b_n x^n
+    q = 1 + torch.abs(r)
+    sign = torch.sign(r)
+    # derivatives of P and r with respect to x
+    dp = _horner(x, num[1:] * torch.arange(1, num.shape[0], dtype=x.dtype)) if num.shape[0] > 1 else torch.zeros_like(x)
+    dr = _horner(x, den * torch.arange(1, den.shape[0] + 1, dtype=x.dtype))
+    inv_q = 1 / q
+    dx = dp * inv_q - p * inv_q * inv_q * sign * dr
+    g = dy * inv_q
+    g_num, power = [], torch.ones_like(x)
+    for _ in range(num.shape[0]):
+        g_num.append((g * power).sum())
+        power = power * x
+    h = -dy * p * inv_q * inv_q * sign
+    g_den, power = [], x
+    for _ in range(den.shape[0]):
+        g_den.append((h * power).sum())
+        power = power * x
+    return dy * dx, torch.stack(g_num), torch.stack(g_den)
+
+
+@register_kernel("pau", "cpu")
+def pau_kernel(module, x):
+    return apply(pau_forward, pau_backward, x, module.numerator, module.denominator)

@@ -1,0 +1,137 @@
+// Fused PWLU on the CPU: one pass forward, one pass backward.
+//
+// x is viewed as [outer, C, inner] (C = 1 for a per-layer unit). Each thread walks
+// contiguous chunks of one channel row and accumulates the parameter gradients of that
+// channel (heights, outer slopes) in a private buffer; the buffers are summed once at
+// the end. So the histogram-shaped heights gradient costs one add per element into an
+// L1-resident array, not one atomic per element.
+#include <torch/extension.h>
+#include <ATen/Parallel.h>
+#include <vector>
+
+namespace {
+
+constexpr int64_t kChunk = 16384;
+
+struct Geometry {
+  int64_t outer, channels, inner;
+};
+
+Geometry geometry(const torch::Tensor& x, int64_t channels) {
+  if (channels == 1) return {1, 1, x.numel()};
+  TORCH_CHECK(x.dim() >= 2 && x.size(1) == channels, "pwlu: channel mismatch");
+  int64_t inner = 1;
+  for (int64_t d = 2; d < x.dim(); ++d) inner *= x.size(d);
+  return {x.size(0), channels, inner};
+}
+
+template <typename scalar_t>
+inline void locate(scalar_t v, scalar_t left, scalar_t width, int64_t regions, int64_t& index, scalar_t& t) {
+  // Same arithmetic as the reference ((x - B_L) / d), so both pick the same region for
+  // inputs within rounding of a region end, where the slope (and dx) jumps.
+  scalar_t u = (v - left) / width;
+  scalar_t f = std::floor(u);
+  if (f < 0) f = 0;
+  if (f > regions - 1) f = regions - 1;
+  index = static_cast<int64_t>(f);
+  t = u - f;
+}
+
+}  // namespace
+
+torch::Tensor pwlu_forward(torch::Tensor x, torch::Tensor heights, torch::Tensor left, torch::Tensor right,
+                           torch::Tensor kl, torch::Tensor kr) {
+  x = x.contiguous();
+  const int64_t channels = heights.size(0), points = heights.size(1), regions = points - 1;
+  auto g = geometry(x, channels);
+  auto y = torch::empty_like(x);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "pwlu_forward", [&] {
+    const scalar_t* xp = x.data_ptr<scalar_t>();
+    scalar_t* yp = y.data_ptr<scalar_t>();
+    auto H = heights.contiguous(); auto Lc = left.contiguous(); auto Rc = right.contiguous();
+    auto KLc = kl.contiguous(); auto KRc = kr.contiguous();
+    const scalar_t* hp = H.data_ptr<scalar_t>();
+    const scalar_t *lp = Lc.data_ptr<scalar_t>(), *rp = Rc.data_ptr<scalar_t>();
+    const scalar_t *klp = KLc.data_ptr<scalar_t>(), *krp = KRc.data_ptr<scalar_t>();
+    const int64_t chunks = (g.inner + kChunk - 1) / kChunk;
+    at::parallel_for(0, g.outer * g.channels * chunks, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t item = begin; item < end; ++item) {
+        const int64_t row = item / chunks, chunk = item % chunks, c = row % g.channels;
+        const scalar_t L = lp[c], R = rp[c], width = (R - L) / regions, KL = klp[c], KR = krp[c];
+        const scalar_t* h = hp + c * points;
+        const int64_t start = row * g.inner + chunk * kChunk;
+        const int64_t stop = std::min(start + kChunk, (row + 1) * g.inner);
+        for (int64_t i = start; i < stop; ++i) {
+          const scalar_t v = xp[i];
+          int64_t k; scalar_t t;
+          locate(v, L, width, regions, k, t);
+          scalar_t out = h[k] + t * (h[k + 1] - h[k]);
+          if (v < L) out = (v - L) * KL + h[0];
+          if (v >= R) out = (v - R) * KR + h[regions];
+          yp[i] = out;
+        }
+      }
+    });
+  });
+  return y;
+}
+
+std::vector<torch::Tensor> pwlu_backward(torch::Tensor x, torch::Tensor dy, torch::Tensor heights, torch::Tensor left,
+                                         torch::Tensor right, torch::Tensor kl, torch::Tensor kr) {
+  x = x.contiguous(); dy = dy.contiguous();
+  const int64_t channels = heights.size(0), points = heights.size(1), regions = points - 1;
+  auto g = geometry(x, channels);
+  auto dx = torch::empty_like(x);
+  // Per-thread gradient buffers: [threads, C, points + 2] (heights, then K_L, K_R).
+  const int64_t threads = at::get_num_threads();
+  const int64_t stride = points + 2;
+  auto partial = torch::zeros({threads, channels, stride}, x.options());
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "pwlu_backward", [&] {
+    const scalar_t* xp = x.data_ptr<scalar_t>();
+    const scalar_t* gp = dy.data_ptr<scalar_t>();
+    scalar_t* dxp = dx.data_ptr<scalar_t>();
+    scalar_t* pp = partial.data_ptr<scalar_t>();
+    auto H = heights.contiguous(); auto Lc = left.contiguous(); auto Rc = right.contiguous();
+    auto KLc = kl.contiguous(); auto KRc = kr.contiguous();
+    const scalar_t* hp = H.data_ptr<scalar_t>();
+    const scalar_t *lp = Lc.data_ptr<scalar_t>(), *rp = Rc.data_ptr<scalar_t>();
+    const scalar_t *klp = KLc.data_ptr<scalar_t>(), *krp = KRc.data_ptr<scalar_t>();
+    const int64_t chunks = (g.inner + kChunk - 1) / kChunk;
+    at::parallel_for(0, g.outer * g.channels * chunks, 1, [&](int64_t begin, int64_t end) {
+      scalar_t* mine = pp + at::get_thread_num() * channels * stride;
+      for (int64_t item = begin; item < end; ++item) {
+        const int64_t row = item / chunks, chunk = item % chunks, c = row % g.channels;
+        const scalar_t L = lp[c], R = rp[c], width = (R - L) / regions, KL = klp[c], KR = krp[c];
+        const scalar_t* h = hp + c * points;
+        scalar_t* acc = mine + c * stride;
+        scalar_t acc_kl = 0, acc_kr = 0;
+        const int64_t start = row * g.inner + chunk * kChunk;
+        const int64_t stop = std::min(start + kChunk, (row + 1) * g.inner);
+        for (int64_t i = start; i < stop; ++i) {
+          const scalar_t v = xp[i], d = gp[i];
+          if (v < L) {
+            dxp[i] = d * KL; acc[0] += d; acc_kl += d * (v - L);
+          } else if (v >= R) {
+            dxp[i] = d * KR; acc[regions] += d; acc_kr += d * (v - R);
+          } else {
+            int64_t k; scalar_t t;
+            locate(v, L, width, regions, k, t);
+            dxp[i] = d * (h[k + 1] - h[k]) / width;
+            acc[k] += d * (1 - t);
+            acc[k + 1] += d * t;
+          }
+        }
+        acc[points] += acc_kl;
+        acc[points + 1] += acc_kr;
+      }
+    });
+  });
+  auto total = partial.sum(0);  // [C, points + 2]
+  return {dx, total.narrow(1, 0, points).contiguous(), total.select(1, points).contiguous(),
+          total.select(1, points + 1).contiguous()};
+}
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("forward", &pwlu_forward, "PWLU forward (CPU)");
+  m.def("backward", &pwlu_backward, "PWLU backward (CPU)");
+}
