@@ -1,0 +1,474 @@
+"""Aggregate the store's train records into statistics over seeds (pandas + scipy).
+
+One *column* of the leaderboard is a training condition: (arch, task, dataset, recipe).
+For every activation x column x metric this module gives the mean, standard deviation
+(ddof=1), number of seeds, 95 % Student-t confidence half-width, counts of failed,
+diverged and missing seeds; deltas against the ReLU and Swish runs of the same column with
+a paired t-test over matching seeds; average ranks across columns; and an AlgoPerf-style
+performance profile. Nothing is hidden: a failed or diverged cell is counted and shown,
+and a store file that cannot be read is returned as a problem with its path.
+
+Which attempt of a cell counts: the newest finished one (done or diverged); a finished
+result is never replaced by a later failed attempt; a cell that never finished is shown
+with the status of its newest attempt.
+"""
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from suite.errors import SuiteError
+from suite.store import STATUSES, Problem, Store
+
+HIGHER_IS_BETTER = ("top1", "top5", "map", "map50")
+LOWER_IS_BETTER = ("loss", "val_loss", "perplexity")
+# The metric that ranks activations within a column, by task.
+PRIMARY_METRIC = {"classification": "top1", "lm": "val_loss", "detection": "map"}
+# Metric order in tables and plots (others follow alphabetically).
+METRIC_ORDER = ("top1", "top5", "loss", "val_loss", "perplexity", "map", "map50")
+COLUMN_KEYS = ["arch", "task", "dataset", "recipe"]
+# Reference activations for deltas: the first name present in a column is used.
+REFERENCES = {"relu": ("relu",), "swish": ("swish", "silu")}
+RUN_COLUMNS = [
+    "key", "activation", "arch", "task", "dataset", "recipe", "seed", "status", "attempts",
+    "wall_time_s", "samples_per_s", "params_total", "params_activation", "preemptions",
+    "error", "path",
+]
+
+
+def higher_is_better(metric: str) -> bool:
+    """Direction of a metric: True for accuracies/mAP, False for losses/perplexity."""
+    if metric in HIGHER_IS_BETTER:
+        return True
+    if metric in LOWER_IS_BETTER:
+        return False
+    raise SuiteError(
+        f"metric {metric!r} has no known direction; expected one of "
+        f"{', '.join(HIGHER_IS_BETTER + LOWER_IS_BETTER)}."
+    )
+
+
+def metric_sort_key(metric: str) -> tuple[int, str]:
+    return (METRIC_ORDER.index(metric) if metric in METRIC_ORDER else len(METRIC_ORDER), metric)
+
+
+@dataclass
+class Runs:
+    """The chosen attempt of every cell, as a frame (one row per cell id) plus raw records."""
+
+    frame: pd.DataFrame
+    records: dict[str, dict[str, Any]]
+    problems: list[Problem] = field(default_factory=list)
+
+    def done(self) -> pd.DataFrame:
+        return self.frame[self.frame["status"] == "done"]
+
+
+def choose_attempt(attempts: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Newest finished (done/diverged) attempt, else the newest attempt; input oldest first."""
+    finished = [r for r in attempts if r.get("status") in ("done", "diverged")]
+    return (finished or list(attempts))[-1]
+
+
+def _invalid_reason(rec: dict[str, Any]) -> str | None:
+    cell = rec.get("cell")
+    if not isinstance(cell, dict):
+        return "train record without a 'cell' object"
+    missing = [k for k in ("activation", "arch", "task", "dataset") if not cell.get(k)]
+    if missing:
+        return f"train record whose cell lacks {', '.join(missing)}"
+    if rec.get("status") not in STATUSES:
+        return f"train record with status {rec.get('status')!r}, expected one of {', '.join(STATUSES)}"
+    if "key" not in rec:
+        return "train record without a key"
+    return None
+
+
+def _number(value: Any) -> float:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    return out
+
+
+def error_text(error: Any) -> str | None:
+    """One line of a failed attempt's error (records hold {type, message, traceback})."""
+    if not error:
+        return None
+    if isinstance(error, dict):
+        return f"{error.get('type', 'Error')}: {error.get('message', '')}".strip()
+    return str(error).strip().splitlines()[-1] if str(error).strip() else None
+
+
+def _run_row(rec: dict[str, Any], attempts: int) -> dict[str, Any]:
+    cell = rec["cell"]
+    params = rec.get("params") or {}
+    return {
+        "key": rec["key"],
+        "activation": str(cell["activation"]),
+        "arch": str(cell["arch"]),
+        "task": str(cell["task"]),
+        "dataset": str(cell["dataset"]),
+        "recipe": str(cell.get("recipe") or ""),
+        "seed": int(cell.get("seed", 0)),
+        "status": rec["status"],
+        "attempts": attempts,
+        "wall_time_s": _number(rec.get("wall_time_s")),
+        "samples_per_s": _number((rec.get("throughput") or {}).get("samples_per_s")),
+        "params_total": _number(params.get("total")),
+        "params_activation": _number(params.get("activation")),
+        "preemptions": rec.get("preemptions") or 0,
+        "error": error_text(rec.get("error")),
+        "path": rec.get("_path"),
+    }
+
+
+def load_runs(store: Store | str | Path) -> Runs:
+    """Read every train record; choose one attempt per cell; collect problems."""
+    store = store if isinstance(store, Store) else Store(Path(store))
+    records, problems = store.load("train")
+    by_key: dict[str, list[dict[str, Any]]] = {}
+    for rec in records:
+        reason = _invalid_reason(rec)
+        if reason:
+            problems.append(Problem(Path(rec.get("_path", "?")), reason))
+            continue
+        by_key.setdefault(rec["key"], []).append(rec)
+    chosen = {key: choose_attempt(recs) for key, recs in by_key.items()}
+    rows = [_run_row(rec, len(by_key[key])) for key, rec in chosen.items()]
+    frame = pd.DataFrame(rows, columns=RUN_COLUMNS)
+    frame = frame.sort_values(["arch", "dataset", "recipe", "activation", "seed"], ignore_index=True)
+    return Runs(frame=frame, records=chosen, problems=problems)
+
+
+def metric_values(runs: Runs) -> pd.DataFrame:
+    """Long frame of final metrics of done cells: one row per (cell, metric), finite only."""
+    rows = []
+    for row in runs.done().itertuples(index=False):
+        metrics = runs.records[row.key].get("metrics") or {}
+        for metric, value in metrics.items():
+            value = _number(value)
+            if math.isfinite(value):
+                rows.append({**{k: getattr(row, k) for k in ["key", "activation", *COLUMN_KEYS, "seed"]},
+                             "metric": metric, "value": value})
+    return pd.DataFrame(rows, columns=["key", "activation", *COLUMN_KEYS, "seed", "metric", "value"])
+
+
+def ci95_half_width(values: Sequence[float]) -> float:
+    """Half-width of the two-sided 95 % Student-t interval of the mean (NaN for n < 2)."""
+    n = len(values)
+    if n < 2:
+        return math.nan
+    return float(stats.t.ppf(0.975, n - 1) * np.std(values, ddof=1) / math.sqrt(n))
+
+
+def summarize(runs: Runs) -> pd.DataFrame:
+    """Statistics per activation x column x metric, with seed bookkeeping.
+
+    Columns: activation, arch, task, dataset, recipe, metric, mean, std, n, ci95,
+    seeds_expected (distinct seeds any activation ran in this column), n_failed,
+    n_diverged, n_missing (expected seeds this activation has no record for), is_best.
+    """
+    frame = runs.frame
+    values = metric_values(runs)
+    out_columns = ["activation", *COLUMN_KEYS, "metric", "mean", "std", "n", "ci95",
+                   "seeds_expected", "n_failed", "n_diverged", "n_missing", "is_best"]
+    if frame.empty:
+        return pd.DataFrame(columns=out_columns)
+    rows = []
+    for col, col_cells in frame.groupby(COLUMN_KEYS, sort=True):
+        expected = col_cells["seed"].nunique()
+        col_values = values[(values[COLUMN_KEYS] == pd.Series(col, index=COLUMN_KEYS)).all(axis=1)]
+        # A column where nothing finished still gets a row per activation (under its primary
+        # metric) so that its failed and diverged cells are shown, never dropped.
+        metrics = sorted(col_values["metric"].unique(), key=metric_sort_key) \
+            or [PRIMARY_METRIC.get(col[COLUMN_KEYS.index("task")], "n/a")]
+        for act, cells in col_cells.groupby("activation", sort=True):
+            base = dict(zip(COLUMN_KEYS, col), activation=act, seeds_expected=expected,
+                        n_failed=int((cells["status"] == "failed").sum()),
+                        n_diverged=int((cells["status"] == "diverged").sum()),
+                        n_missing=int(expected - cells["seed"].nunique()))
+            for metric in metrics:
+                vals = col_values[(col_values["activation"] == act) & (col_values["metric"] == metric)]["value"].to_numpy()
+                rows.append({**base, "metric": metric, "n": len(vals),
+                             "mean": float(np.mean(vals)) if len(vals) else math.nan,
+                             "std": float(np.std(vals, ddof=1)) if len(vals) > 1 else math.nan,
+                             "ci95": ci95_half_width(vals)})
+    summary = pd.DataFrame(rows, columns=[c for c in out_columns if c != "is_best"])
+    summary["is_best"] = False
+    for _, group in summary.groupby([*COLUMN_KEYS, "metric"]):
+        means = group["mean"].dropna()
+        if means.empty:
+            continue
+        metric = group["metric"].iloc[0]
+        try:
+            best = means.max() if higher_is_better(metric) else means.min()
+        except SuiteError:
+            continue  # a metric without a direction has no "best"
+        summary.loc[means.index[means == best], "is_best"] = True
+    return summary[out_columns]
+
+
+def _pair_by_seed(values: pd.DataFrame, col: tuple, metric: str, act: str, ref: str):
+    sel = values[(values[COLUMN_KEYS] == pd.Series(col, index=COLUMN_KEYS)).all(axis=1)
+                 & (values["metric"] == metric)]
+    a = sel[sel["activation"] == act].set_index("seed")["value"]
+    b = sel[sel["activation"] == ref].set_index("seed")["value"]
+    seeds = sorted(set(a.index) & set(b.index))
+    return a.loc[seeds].to_numpy(), b.loc[seeds].to_numpy()
+
+
+def deltas(runs: Runs, summary: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Difference of each activation's mean against ReLU and Swish in the same column.
+
+    ``delta`` = mean(activation) - mean(reference) over all their done seeds; ``p_value``
+    is scipy's paired t-test (``ttest_rel``) over the seeds both ran (NaN below 2 pairs or
+    when the paired differences have no variance); ``n_pairs`` says how many there were.
+    """
+    summary = summarize(runs) if summary is None else summary
+    values = metric_values(runs)
+    columns = ["activation", *COLUMN_KEYS, "metric", "reference", "delta", "n_pairs", "p_value"]
+    rows = []
+    for (col_metric), group in summary.groupby([*COLUMN_KEYS, "metric"], sort=True):
+        col, metric = tuple(col_metric[:-1]), col_metric[-1]
+        present = set(group["activation"])
+        means = group.set_index("activation")["mean"]
+        for label, candidates in REFERENCES.items():
+            ref = next((c for c in candidates if c in present), None)
+            if ref is None:
+                continue
+            for act in sorted(present - {ref}):
+                a, b = _pair_by_seed(values, col, metric, act, ref)
+                p = math.nan
+                if len(a) >= 2:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", RuntimeWarning)
+                        p = float(stats.ttest_rel(a, b).pvalue)
+                rows.append({**dict(zip(COLUMN_KEYS, col)), "activation": act, "metric": metric,
+                             "reference": ref, "delta": means[act] - means[ref],
+                             "n_pairs": len(a), "p_value": p})
+    return pd.DataFrame(rows, columns=columns)
+
+
+def primary_means(summary: pd.DataFrame, metric_by_task: dict[str, str] | None = None) -> pd.DataFrame:
+    """Wide frame: rows activations, columns (arch, task, dataset, recipe), values the mean of
+    each column's primary metric; NaN where an activation has no done seed there."""
+    metric_by_task = {**PRIMARY_METRIC, **(metric_by_task or {})}
+    wanted = summary["metric"] == summary["task"].map(metric_by_task)
+    sel = summary[wanted]
+    if sel.empty:
+        return pd.DataFrame()
+    return sel.set_index(["activation", *COLUMN_KEYS])["mean"].unstack(COLUMN_KEYS)
+
+
+def _column_metric(column: tuple, metric_by_task: dict[str, str] | None = None) -> str:
+    task = column[COLUMN_KEYS.index("task")]
+    return {**PRIMARY_METRIC, **(metric_by_task or {})}[task]
+
+
+def average_ranks(summary: pd.DataFrame, metric_by_task: dict[str, str] | None = None) -> pd.DataFrame:
+    """Mean rank (1 = best, ties averaged) of each activation over the columns it has a
+    value in, ranking by each column's primary metric in its own direction."""
+    wide = primary_means(summary, metric_by_task)
+    if wide.empty:
+        return pd.DataFrame(columns=["activation", "average_rank", "n_columns"])
+    ranks = pd.DataFrame(index=wide.index)
+    for column in wide.columns:
+        higher = higher_is_better(_column_metric(column, metric_by_task))
+        ranks[column] = wide[column].rank(ascending=not higher, method="average")
+    out = pd.DataFrame({"average_rank": ranks.mean(axis=1, skipna=True),
+                        "n_columns": ranks.notna().sum(axis=1)})
+    return out.reset_index().sort_values(["average_rank", "activation"], ignore_index=True)
+
+
+def performance_ratios(summary: pd.DataFrame, metric_by_task: dict[str, str] | None = None) -> pd.DataFrame:
+    """Per column, how far each activation is from the best: value/best for lower-is-better
+    metrics, best/value for higher-is-better ones (1 = best; inf where the activation has no
+    value or a non-positive one)."""
+    wide = primary_means(summary, metric_by_task)
+    ratios = pd.DataFrame(index=wide.index, columns=wide.columns, dtype=float)
+    for column in wide.columns:
+        col = wide[column]
+        higher = higher_is_better(_column_metric(column, metric_by_task))
+        best = col.max() if higher else col.min()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = best / col if higher else col / best
+        r[(col <= 0) | col.isna() | ~np.isfinite(r)] = np.inf
+        ratios[column] = r
+    return ratios
+
+
+def performance_profile(summary: pd.DataFrame, taus: Iterable[float] | None = None,
+                        metric_by_task: dict[str, str] | None = None) -> pd.DataFrame:
+    """AlgoPerf/Dolan-More profile: for each activation and tau, the fraction of all columns
+    where its ratio to the best is <= tau. Long frame: activation, tau, fraction."""
+    ratios = performance_ratios(summary, metric_by_task)
+    if ratios.empty:
+        return pd.DataFrame(columns=["activation", "tau", "fraction"])
+    if taus is None:
+        finite = ratios.to_numpy()[np.isfinite(ratios.to_numpy())]
+        top = max(1.05, float(finite.max()) * 1.02 if finite.size else 1.05)
+        taus = np.linspace(1.0, top, 101)
+    taus = np.asarray(list(taus), dtype=float)
+    n_columns = ratios.shape[1]
+    rows = []
+    for act, r in ratios.iterrows():
+        r = r.to_numpy(dtype=float)
+        for tau in taus:
+            rows.append({"activation": act, "tau": float(tau), "fraction": float((r <= tau).sum() / n_columns)})
+    return pd.DataFrame(rows)
+
+
+def pareto_front(x: Sequence[float], y: Sequence[float], *, x_higher: bool = True,
+                 y_higher: bool = True) -> np.ndarray:
+    """Boolean mask of the points no other point beats on both axes (ties kept)."""
+    x = np.asarray(x, dtype=float) * (1 if x_higher else -1)
+    y = np.asarray(y, dtype=float) * (1 if y_higher else -1)
+    mask = np.ones(len(x), dtype=bool)
+    for i in range(len(x)):
+        dominated = (x >= x[i]) & (y >= y[i]) & ((x > x[i]) | (y > y[i]))
+        mask[i] = not dominated.any() and np.isfinite(x[i]) and np.isfinite(y[i])
+    return mask
+
+
+def parameter_overhead(runs: Runs) -> pd.Series:
+    """Mean share of activation parameters in the model's parameters, per activation."""
+    done = runs.done()
+    share = done["params_activation"] / done["params_total"]
+    return share.groupby(done["activation"]).mean().rename("activation_params_share")
+
+
+# ---------------------------------------------------------------- kernel bench records
+
+def _first(record: dict[str, Any], paths: Sequence[str]) -> Any:
+    for path in paths:
+        node: Any = record
+        for part in path.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is not None:
+            return node
+    return None
+
+
+# Field names of suite.bench records (a few spellings are accepted, so that a renamed
+# field in the bench layer shows up as a missing ratio rather than a crash).
+_BENCH_RATIO_PATHS = ("ratio_to_relu.fwdbwd", "ratio_to_relu.fwd_bwd", "fwdbwd.ratio_to_relu",
+                      "fwd_bwd.ratio_to_relu", "ratios.fwdbwd.relu", "fwdbwd_ratio_to_relu",
+                      "ratio_to_relu_fwdbwd", "ratio_to_relu")
+_BENCH_COPY_PATHS = ("ratio_to_copy.fwdbwd", "ratio_to_copy.fwd_bwd", "fwdbwd.ratio_to_copy",
+                     "fwd_bwd.ratio_to_copy", "fwdbwd_ratio_to_copy", "ratio_to_copy_fwdbwd",
+                     "ratio_to_copy")
+# Median fwd+bwd time, used to compute the ratio to ReLU when a record carries no ratio.
+_BENCH_TIME_PATHS = ("fwdbwd.median", "fwd_bwd.median", "times.fwdbwd.median", "fwdbwd_median",
+                     "fwdbwd_median_s", "median.fwdbwd")
+BENCH_COLUMNS = ["activation", "impl", "device", "dtype", "shape", "fwdbwd_median",
+                 "ratio_to_relu", "ratio_to_copy"]
+
+
+def _scalar(value: Any) -> float:
+    return math.nan if isinstance(value, (dict, list)) else _number(value)
+
+
+def load_bench(store: Store | str | Path) -> tuple[pd.DataFrame, list[Problem]]:
+    """Kernel bench records as a frame: activation, impl, device, dtype, shape, fwd+bwd
+    median time, ratio_to_relu (fwd+bwd time / ReLU's in the same run), ratio_to_copy.
+
+    A record without a ratio to ReLU gets one from its median time divided by ReLU's median
+    for the same device, dtype and shape, when the store has that ReLU record."""
+    store = store if isinstance(store, Store) else Store(Path(store))
+    records, problems = store.load("bench")
+    rows = []
+    for rec in records:
+        act = rec.get("activation")
+        ratio = _scalar(_first(rec, _BENCH_RATIO_PATHS))
+        median = _scalar(_first(rec, _BENCH_TIME_PATHS))
+        if not act or (math.isnan(ratio) and math.isnan(median)):
+            problems.append(Problem(Path(rec.get("_path", "?")),
+                                    "bench record without activation, fwd+bwd ratio to ReLU or median time"))
+            continue
+        rows.append({"activation": str(act), "impl": str(rec.get("impl", "")),
+                     "device": str(rec.get("device", "")), "dtype": str(rec.get("dtype", "")),
+                     "shape": str(rec.get("shape", "")), "fwdbwd_median": median, "ratio_to_relu": ratio,
+                     "ratio_to_copy": _scalar(_first(rec, _BENCH_COPY_PATHS))})
+    bench = pd.DataFrame(rows, columns=BENCH_COLUMNS)
+    if bench["ratio_to_relu"].isna().any():
+        keys = ["device", "dtype", "shape"]
+        relu = bench[bench["activation"] == "relu"].groupby(keys)["fwdbwd_median"].min()
+        missing = bench["ratio_to_relu"].isna()
+        base = bench.loc[missing, keys].apply(lambda r: relu.get(tuple(r), math.nan), axis=1)
+        bench.loc[missing, "ratio_to_relu"] = bench.loc[missing, "fwdbwd_median"] / base
+    return bench, problems
+
+
+def kernel_speed(bench: pd.DataFrame) -> pd.DataFrame:
+    """Per activation and device: the fastest implementation's fwd+bwd time relative to ReLU,
+    median over shapes and dtypes (>1 means slower than ReLU)."""
+    if bench.empty:
+        return pd.DataFrame()
+    best_impl = bench.groupby(["activation", "device", "dtype", "shape"])["ratio_to_relu"].min()
+    return best_impl.groupby(["activation", "device"]).median().unstack("device")
+
+
+# ---------------------------------------------------------------- provenance & conditions
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def provenance_summary(runs: Runs) -> dict[str, Any]:
+    """What produced the results: commits, dirty flags, library versions, hardware."""
+    provs = [r.get("provenance") or {} for r in runs.records.values()]
+    hardware = []
+    for p in provs:
+        hw = p.get("hardware") or {}
+        entry = {k: hw.get(k) for k in ("cpu", "cpu_count", "gpu", "gpu_count")}
+        if entry not in hardware:
+            hardware.append(entry)
+    versions = []
+    for p in provs:
+        if p.get("versions") and p["versions"] not in versions:
+            versions.append(p["versions"])
+    return {
+        "git_commits": sorted({str(p.get("git_commit")) for p in provs if p.get("git_commit")}),
+        "git_dirty": any(bool(p.get("git_dirty")) for p in provs),
+        "versions": versions,
+        "hardware": hardware,
+        "platforms": sorted({str(p.get("platform")) for p in provs if p.get("platform")}),
+        "recipes": sorted(set(runs.frame["recipe"])) if not runs.frame.empty else [],
+        "n_cells": int(len(runs.frame)),
+        "status_counts": runs.frame["status"].value_counts().to_dict() if not runs.frame.empty else {},
+    }
+
+
+def hardware_label(hw: dict[str, Any]) -> str:
+    if hw.get("gpu"):
+        count = hw.get("gpu_count") or 1
+        return f"{count}x {hw['gpu']}"
+    return f"{hw.get('cpu_count') or '?'}-core CPU ({hw.get('cpu') or 'unknown'})"
+
+
+def is_smoke_cpu(prov: dict[str, Any]) -> bool:
+    """Results from the smoke matrix (or embedded data) on machines without a GPU."""
+    recipes = prov.get("recipes") or []
+    smoke = bool(recipes) and all("smoke" in r or "embedded" in r or "tiny" in r for r in recipes)
+    cpu_only = all(not hw.get("gpu") for hw in prov.get("hardware") or [{}])
+    return smoke and cpu_only
+
+
+def condition_tag(prov: dict[str, Any]) -> str:
+    """timm-style file-name tag for the conditions, e.g. ``smoke-cpu`` or ``paper-a100``."""
+    recipes = prov.get("recipes") or ["empty"]
+    recipe_part = "+".join(_slug(r) for r in recipes) if len(recipes) <= 2 else "mixed"
+    devices = {("cpu" if not hw.get("gpu") else _slug(str(hw["gpu"]).replace("NVIDIA", "")))
+               for hw in prov.get("hardware") or []} or {"cpu"}
+    device_part = devices.pop() if len(devices) == 1 else "mixed-hw"
+    return f"{recipe_part}-{device_part}"

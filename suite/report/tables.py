@@ -1,0 +1,235 @@
+"""Leaderboard tables (pandas): one display frame, written as Markdown, HTML, LaTeX and CSV.
+
+Every table is built once as a frame of strings plus a boolean frame marking the best cell
+of each column; the writers only render it: Markdown with ``**bold**`` (``to_markdown``),
+HTML and LaTeX through pandas' Styler (bold via CSS, booktabs rules in LaTeX). The CSV
+next to each table holds the numbers behind it (tidy, machine-readable).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from suite.report.aggregate import COLUMN_KEYS, PRIMARY_METRIC, metric_sort_key
+
+# Metrics shown in the leaderboard per task (the CSV keeps every metric).
+LEADERBOARD_METRICS = {"classification": ("top1", "loss"), "lm": ("val_loss", "perplexity"),
+                       "detection": ("map", "map50")}
+
+
+@dataclass
+class Table:
+    """A rendered-ready table: strings, best-cell mask, numbers for the CSV, a caption."""
+
+    name: str
+    display: pd.DataFrame
+    best: pd.DataFrame
+    numbers: pd.DataFrame
+    caption: str
+
+
+def fmt(value: float, digits: int = 3) -> str:
+    """Fixed decimals, 'n/a' for NaN."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
+    return f"{value:.{digits}f}"
+
+
+def seed_note(row) -> str:
+    """'2/3 seeds, 1 diverged': done seeds with a value over the seeds the column ran."""
+    note = f"{int(row['n'])}/{int(row['seeds_expected'])} seeds"
+    for count, word in ((row["n_failed"], "failed"), (row["n_diverged"], "diverged"),
+                        (row["n_missing"], "missing")):
+        if count:
+            note += f", {int(count)} {word}"
+    return note
+
+
+def cell_text(row) -> str:
+    if row["n"] == 0:
+        return f"— ({seed_note(row)})"
+    spread = f" ± {fmt(row['std'])}" if row["n"] > 1 else ""
+    return f"{fmt(row['mean'])}{spread} ({seed_note(row)})"
+
+
+def column_label(column: tuple, metric: str, show_recipe: bool) -> str:
+    parts = dict(zip(COLUMN_KEYS, column))
+    label = f"{parts['arch']}/{parts['dataset']}"
+    if show_recipe:
+        label += f" [{parts['recipe']}]"
+    return f"{label} {metric}"
+
+
+def shown_metrics(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows whose metric the leaderboard shows for their task."""
+    if frame.empty:
+        return frame
+    keep = [m in LEADERBOARD_METRICS.get(t, (m,)) for m, t in zip(frame["metric"], frame["task"])]
+    return frame[keep]
+
+
+def select(frame: pd.DataFrame, column: tuple, metric: str) -> pd.DataFrame:
+    """Rows of one (arch, task, dataset, recipe) column and metric, indexed by activation."""
+    mask = (frame[COLUMN_KEYS] == pd.Series(column, index=COLUMN_KEYS)).all(axis=1) & (frame["metric"] == metric)
+    return frame[mask].set_index("activation")
+
+
+def _share(value: float) -> str:
+    return f"{100 * value:.3f} %" if math.isfinite(value) else "n/a"
+
+
+def _speed(value: float) -> str:
+    return f"{value:.2f}x" if math.isfinite(value) else "n/a"
+
+
+def leaderboard(summary: pd.DataFrame, overhead: pd.Series | None = None,
+                speed: pd.DataFrame | None = None) -> Table:
+    """Rows activations; columns (arch/dataset metric) with mean ± std and seed counts; the
+    best mean of each column marked; activation-parameter share; kernel fwd+bwd vs ReLU."""
+    shown = shown_metrics(summary)
+    show_recipe = shown["recipe"].nunique() > 1 if not shown.empty else False
+    activations = sorted(summary["activation"].unique()) if not summary.empty else []
+    display = pd.DataFrame(index=pd.Index(activations, name="activation"))
+    best = pd.DataFrame(index=display.index)
+    columns = sorted({(tuple(r[k] for k in COLUMN_KEYS), r["metric"]) for _, r in shown.iterrows()},
+                     key=lambda cm: (cm[0], metric_sort_key(cm[1])))
+    for column, metric in columns:
+        label = column_label(column, metric, show_recipe)
+        sel = select(shown, column, metric)
+        display[label] = [cell_text(sel.loc[a]) if a in sel.index else "not run" for a in activations]
+        best[label] = [bool(sel.loc[a, "is_best"]) if a in sel.index else False for a in activations]
+    if overhead is not None and not overhead.empty:
+        display["act. params / total"] = [_share(overhead.get(a, math.nan)) for a in activations]
+        best["act. params / total"] = False
+    if speed is not None and not speed.empty:
+        for device in speed.columns:
+            label = f"fwd+bwd time / ReLU ({device})"
+            display[label] = [_speed(speed[device].get(a, math.nan)) for a in activations]
+            best[label] = False
+    caption = ("Mean ± std over seeds (n done / seeds run in that column; failed, diverged and "
+               "missing seeds counted); bold: best mean per column "
+               "(higher is better for top1/top5/map/map50, lower for losses). Ranking metric: "
+               + ", ".join(f"{m} ({t})" for t, m in PRIMARY_METRIC.items()) + ".")
+    return Table("leaderboard", display, best, summary, caption)
+
+
+def deltas_table(delta: pd.DataFrame) -> Table:
+    """Δ against ReLU and Swish per column (primary and shown metrics), with paired p-values."""
+    if delta.empty:
+        empty = pd.DataFrame(index=pd.Index([], name="activation"))
+        return Table("deltas", empty, empty.copy(), delta, "No ReLU/Swish runs to compare with.")
+    shown = shown_metrics(delta)
+    show_recipe = shown["recipe"].nunique() > 1
+    activations = sorted(shown["activation"].unique())
+    display = pd.DataFrame(index=pd.Index(activations, name="activation"))
+    keys = sorted({(tuple(r[k] for k in COLUMN_KEYS), r["metric"], r["reference"]) for _, r in shown.iterrows()},
+                  key=lambda k: (k[0], metric_sort_key(k[1]), k[2]))
+    for column, metric, ref in keys:
+        label = f"{column_label(column, metric, show_recipe)} vs {ref}"
+        sel = select(shown[shown["reference"] == ref], column, metric)
+        texts = []
+        for a in activations:
+            if a not in sel.index:
+                texts.append("")
+                continue
+            r = sel.loc[a]
+            p = "n/a" if not math.isfinite(r["p_value"]) else f"{r['p_value']:.3g}"
+            d = "n/a" if not math.isfinite(r["delta"]) else f"{r['delta']:+.3f}"
+            pairs = int(r["n_pairs"])
+            texts.append(f"{d} (p={p}, {pairs} pair{'s' if pairs != 1 else ''})")
+        display[label] = texts
+    best = pd.DataFrame(False, index=display.index, columns=display.columns)
+    caption = ("Difference of means against ReLU and Swish of the same column; p: paired t-test "
+               "over the seeds both ran (scipy.stats.ttest_rel), n/a below two pairs.")
+    return Table("deltas", display, best, delta, caption)
+
+
+def ranks_table(ranks: pd.DataFrame, profile: pd.DataFrame) -> Table:
+    """Average rank over columns and the area under the performance profile."""
+    display = pd.DataFrame(index=pd.Index(ranks["activation"], name="activation"))
+    display["average rank"] = [fmt(v, 2) for v in ranks["average_rank"]]
+    display["columns ranked"] = [str(int(v)) for v in ranks["n_columns"]]
+    numbers = ranks.copy()
+    if not profile.empty:
+        area = profile.groupby("activation")["fraction"].mean()
+        display["profile area"] = [fmt(area.get(a, math.nan), 3) for a in display.index]
+        numbers["profile_area"] = numbers["activation"].map(area)
+    best = pd.DataFrame(False, index=display.index, columns=display.columns)
+    if not ranks.empty:
+        best.loc[ranks.loc[ranks["average_rank"] == ranks["average_rank"].min(), "activation"], "average rank"] = True
+    caption = ("Average rank (1 = best, ties averaged) by each column's primary metric over the "
+               "columns an activation ran; profile area: mean over tau of the fraction of columns "
+               "within a factor tau of the best (AlgoPerf-style performance profile).")
+    return Table("ranks", display, best, numbers, caption)
+
+
+def published_table(comparison: pd.DataFrame) -> Table:
+    """Published and reproduced side by side with the difference (reproduced - published)."""
+    display = pd.DataFrame({
+        "source": "arXiv " + comparison["arxiv"] + ", " + comparison["table"],
+        "activation": comparison["activation"], "arch": comparison["arch"],
+        "dataset": comparison["dataset"], "metric": comparison["metric"],
+        "published": [fmt(v, 2) for v in comparison["published"]],
+        "reproduced": [("not run" if not math.isfinite(v) else fmt(v, 2) + (f" ± {fmt(s, 2)}" if math.isfinite(s) else "") + f" (n={n})")
+                       for v, s, n in zip(comparison["reproduced"], comparison["reproduced_std"], comparison["n"])],
+        "difference": ["" if not math.isfinite(v) else f"{v:+.2f}" for v in comparison["difference"]],
+    })
+    display.index = pd.RangeIndex(1, len(display) + 1, name="#")
+    best = pd.DataFrame(False, index=display.index, columns=display.columns)
+    caption = ("Published numbers (baselines/*.csv, read from the papers' tables) next to this "
+               "suite's runs of the same activation, architecture, data set and metric; "
+               "accuracies in percent; difference = reproduced - published; full citations in the CSV.")
+    return Table("published-vs-reproduced", display, best, comparison, caption)
+
+
+# ---------------------------------------------------------------- writers
+
+def _bold_css(best: pd.DataFrame):
+    return best.replace({True: "font-weight: bold;", False: ""})
+
+
+def to_markdown(table: Table, header: str, tag: str = "") -> str:
+    display = table.display.copy()
+    for col in display.columns:
+        display[col] = [f"**{v}**" if b else v for v, b in zip(display[col], table.best[col])]
+    body = display.to_markdown(disable_numparse=True) if len(display.columns) else "_(no results)_"
+    lines = "\n".join(f"- {line}" for line in header.splitlines())
+    return f"# {table.name} ({tag})\n\n{lines}\n\n{table.caption}\n\n{body}\n"
+
+
+def to_html(table: Table, header: str | None = None) -> str:
+    if not len(table.display.columns):
+        return "<p><em>(no results)</em></p>"
+    styler = table.display.style.apply(lambda _: _bold_css(table.best), axis=None).hide(axis="index", names=True)
+    styler = styler.set_table_attributes(f'class="{table.name}"').set_caption(table.caption)
+    html = styler.to_html()
+    return f"<p>{header}</p>\n{html}" if header else html
+
+
+def to_latex(table: Table, header: str) -> str:
+    if not len(table.display.columns):
+        return f"% {header}\n% (no results)\n"
+    styler = table.display.style.apply(lambda _: _bold_css(table.best), axis=None).hide(axis="index", names=True)
+    styler = styler.format(escape="latex").format_index(escape="latex", axis=0).format_index(escape="latex", axis=1)
+    latex = styler.to_latex(hrules=True, convert_css=True, caption=table.caption.replace("%", r"\%"),
+                            column_format="l" + "r" * len(table.display.columns))
+    latex = latex.replace("±", r"$\pm$").replace("—", "--")
+    comment = "\n".join(f"% {line}" for line in header.splitlines())
+    return f"% requires \\usepackage{{booktabs}}\n{comment}\n{latex}"
+
+
+def write_table(table: Table, out_dir: Path, tag: str, header: str) -> list[Path]:
+    """Write ``<name>-<tag>.{md,html,tex,csv}``; returns the paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = out_dir / f"{table.name}-{tag}"
+    paths = [stem.with_suffix(s) for s in (".md", ".html", ".tex", ".csv")]
+    paths[0].write_text(to_markdown(table, header, tag))
+    html_header = header.replace("\n", "<br>\n")
+    paths[1].write_text(f"<!doctype html>\n<meta charset=\"utf-8\">\n<title>{table.name} {tag}</title>\n"
+                        f"{to_html(table, html_header)}\n")
+    paths[2].write_text(to_latex(table, header))
+    table.numbers.to_csv(paths[3], index=False)
+    return paths

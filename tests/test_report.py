@@ -1,0 +1,281 @@
+"""`python -m suite report/publish` end to end on the hand-made store of test_aggregate.
+
+Checks the written tables (md/html/tex/csv), the best-marked cells, the seed bookkeeping,
+every plot, the published-vs-reproduced comparison, and the repository's baseline CSVs.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+import suite.cli
+from suite.errors import SuiteError
+from suite.report import baselines
+from test_aggregate import ACTS, expected_values, make_store
+
+REPO = Path(__file__).resolve().parents[1]
+TAG = "smoke-cpu"
+TABLES = ("leaderboard", "deltas", "ranks", "published-vs-reproduced")
+BENCH_RATIO = {"relu": 1.0, "swish": 1.8, "pwlu": 3.25}
+TEST_BASELINES = """paper,table,arxiv,activation,arch,task,dataset,metric,value,recipe,notes
+Test paper,Table 9,2104.03693,Swish,ResNet-18,classification,Digits,top1,90.0,test,absolute
+Test paper,Table 9,2104.03693,PWLU,ResNet-18,classification,Digits,top1_gain_over_swish,1.0,test,gain
+Test paper,Table 9,2104.03693,PWLU,ResNet-50,classification,ImageNet,top1,77.0,test,never run
+"""
+
+
+@pytest.fixture(autouse=True)
+def _only_report_subcommands(monkeypatch):
+    """Build the real top-level parser with only this area's subcommands, so these tests
+    don't depend on other areas' CLI modules (they are tested by their own tests)."""
+    monkeypatch.setattr(suite.cli, "SUBCOMMANDS", {"report": "suite.report.cli", "publish": "suite.report.cli"})
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory):
+    root = tmp_path_factory.mktemp("report")
+    store, bad = make_store(root / "store")
+    for act, ratio in BENCH_RATIO.items():
+        store.write("bench", f"{act}-cpu", {
+            "activation": act, "impl": "reference", "device": "cpu", "dtype": "float32",
+            "shape": [4096], "ratio_to_relu": {"fwdbwd": ratio}, "ratio_to_copy": {"fwdbwd": 2 * ratio}})
+    base_dir = root / "baselines"
+    base_dir.mkdir()
+    (base_dir / "test.csv").write_text(TEST_BASELINES)
+    out = root / "out"
+    mp = pytest.MonkeyPatch()
+    mp.setattr(suite.cli, "SUBCOMMANDS", {"report": "suite.report.cli", "publish": "suite.report.cli"})
+    try:
+        code = suite.cli.main(["publish", "--store", str(root / "store"), "--out", str(out),
+                               "--baselines", str(base_dir)])
+    finally:
+        mp.undo()
+    assert code == 0
+    return out, bad
+
+
+def md_rows(path: Path) -> dict[str, dict[str, str]]:
+    """Parse the pipe table of a Markdown file into {row label: {column: cell}}."""
+    lines = [l for l in path.read_text().splitlines() if l.startswith("|")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    rows = {}
+    for line in lines[2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows[cells[0]] = dict(zip(header[1:], cells[1:]))
+    return rows
+
+
+def best_activation(arch: str, metric: str) -> str:
+    means = {a: np.mean(expected_values(a, arch, metric)) for a in ACTS}
+    return (max if metric == "top1" else min)(means, key=means.get)
+
+
+def test_every_table_in_four_formats(published):
+    out, _ = published
+    for name in TABLES:
+        for suffix in (".md", ".html", ".tex", ".csv"):
+            path = out / f"{name}-{TAG}{suffix}"
+            assert path.is_file() and path.stat().st_size > 0, path
+    header = (out / f"leaderboard-{TAG}.md").read_text()
+    assert "smoke-scale results on a 2-core CPU, not paper-scale" in header
+    assert "2-core CPU (Test CPU)" in header and "abc123def456" in header
+
+
+@pytest.mark.parametrize("arch,dataset,metric", [("resnet18", "digits", "top1"), ("resnet18", "digits", "loss"),
+                                                 ("gpt2", "local-text", "val_loss"), ("gpt2", "local-text", "perplexity")])
+def test_markdown_leaderboard_values_and_bold_best(published, arch, dataset, metric):
+    out, _ = published
+    rows = md_rows(out / f"leaderboard-{TAG}.md")
+    assert set(rows) == set(ACTS)
+    column = f"{arch}/{dataset} {metric}"
+    best = best_activation(arch, metric)
+    for act in ACTS:
+        cell = rows[act][column]
+        vals = np.array(expected_values(act, arch, metric))
+        assert f"{vals.mean():.3f} ± {vals.std(ddof=1):.3f}" in cell
+        assert cell.startswith("**") == (act == best), (act, cell)
+
+
+def test_seed_bookkeeping_shown(published):
+    out, _ = published
+    rows = md_rows(out / f"leaderboard-{TAG}.md")
+    assert "2/3 seeds, 1 failed" in rows["pwlu"]["resnet18/digits top1"]
+    assert "2/3 seeds, 1 diverged" in rows["relu"]["gpt2/local-text val_loss"]
+    assert "2/3 seeds, 1 missing" in rows["swish"]["gpt2/local-text val_loss"]
+    assert "3/3 seeds)" in rows["relu"]["resnet18/digits top1"]
+
+
+def test_overhead_and_kernel_columns(published):
+    out, _ = published
+    rows = md_rows(out / f"leaderboard-{TAG}.md")
+    for act in ACTS:
+        share = 17 * ACTS.index(act) / 1000  # params written by make_store
+        assert rows[act]["act. params / total"] == f"{100 * share:.3f} %"
+        assert rows[act]["fwd+bwd time / ReLU (cpu)"] == f"{BENCH_RATIO[act]:.2f}x"
+
+
+def _bold_cells(html: str) -> set[tuple[int, int]]:
+    style = re.search(r"<style[^>]*>(.*?)</style>", html, re.S).group(1)
+    cells = set()
+    for rule in style.split("}"):
+        if "font-weight: bold" in rule:
+            cells |= {(int(r), int(c)) for r, c in re.findall(r"_row(\d+)_col(\d+)", rule.split("{")[0])}
+    return cells
+
+
+def test_html_and_latex_mark_the_best(published):
+    out, _ = published
+    summary = pd.read_csv(out / f"leaderboard-{TAG}.csv")
+    html = (out / f"leaderboard-{TAG}.html").read_text()
+    header = re.findall(r'<th [^>]*class="col_heading level0 col(\d+)"[^>]*>([^<]*)</th>', html)
+    col_index = {label: int(i) for i, label in header}
+    order = sorted(ACTS)
+    expected = set()
+    for (arch, dataset, metric) in [("resnet18", "digits", "top1"), ("gpt2", "local-text", "val_loss")]:
+        expected.add((order.index(best_activation(arch, metric)), col_index[f"{arch}/{dataset} {metric}"]))
+    assert expected <= _bold_cells(html)
+    assert len(_bold_cells(html)) == int(summary["is_best"].sum())
+    tex = (out / f"leaderboard-{TAG}.tex").read_text()
+    assert all(rule in tex for rule in (r"\toprule", r"\midrule", r"\bottomrule"))
+    best_line = next(l for l in tex.splitlines() if l.startswith(best_activation("resnet18", "top1") + " &"))
+    assert r"\bfseries" in best_line and r"$\pm$" in best_line
+
+
+def test_csv_holds_the_numbers(published):
+    out, _ = published
+    summary = pd.read_csv(out / f"leaderboard-{TAG}.csv")
+    assert len(summary) == len(ACTS) * 4  # 2 metrics per column, 2 columns
+    row = summary[(summary["activation"] == "swish") & (summary["metric"] == "val_loss")].iloc[0]
+    assert row["mean"] == pytest.approx(np.mean(expected_values("swish", "gpt2", "val_loss")))
+    assert (row["n"], row["n_missing"]) == (2, 1)
+    runs = pd.read_csv(out / f"runs-{TAG}.csv")
+    assert sorted(runs["status"].value_counts().items()) == [("diverged", 1), ("done", 15), ("failed", 1)]
+
+
+def test_deltas_table_has_pvalues_or_na(published):
+    out, _ = published
+    rows = md_rows(out / f"deltas-{TAG}.md")
+    assert "p=n/a, 1 pair)" in rows["swish"]["gpt2/local-text val_loss vs relu"]
+    d = np.mean(expected_values("pwlu", "resnet18", "top1")) - np.mean(expected_values("relu", "resnet18", "top1"))
+    assert rows["pwlu"]["resnet18/digits top1 vs relu"].startswith(f"{d:+.3f} (p=")
+
+
+def test_every_plot_is_a_valid_nonempty_png(published):
+    out, _ = published
+    pngs = sorted((out / "plots").glob("*.png"))
+    names = {p.name for p in pngs}
+    expected = {"bars-top1.png", "bars-loss.png", "bars-val-loss.png", "bars-perplexity.png",
+                "shapes-resnet18-digits-smoke.png", "shapes-gpt2-local-text-smoke.png",
+                "curves-resnet18-digits-smoke.png", "curves-gpt2-local-text-smoke.png",
+                "pareto.png", "profile.png"}
+    assert expected <= names
+    for path in pngs:
+        with Image.open(path) as im:
+            im.verify()
+        with Image.open(path) as im:
+            assert im.format == "PNG" and im.width > 200 and im.height > 150
+            lo, hi = im.convert("L").getextrema()
+            assert hi - lo > 100, f"{path} looks blank"
+
+
+def test_published_next_to_reproduced_with_difference(published):
+    out, _ = published
+    comp = pd.read_csv(out / f"published-vs-reproduced-{TAG}.csv")
+    swish = comp[(comp["activation"] == "Swish") & (comp["metric"] == "top1")].iloc[0]
+    repro = 100 * np.mean(expected_values("swish", "resnet18", "top1"))  # store holds fractions
+    assert swish["reproduced"] == pytest.approx(repro)
+    assert swish["difference"] == pytest.approx(repro - 90.0)
+    assert swish["matched_arch"] == "resnet18" and swish["n"] == 3
+    gain = comp[comp["metric"] == "top1_gain_over_swish"].iloc[0]
+    repro_gain = 100 * (np.mean(expected_values("pwlu", "resnet18", "top1"))
+                        - np.mean(expected_values("swish", "resnet18", "top1")))
+    assert gain["reproduced"] == pytest.approx(repro_gain)
+    assert gain["difference"] == pytest.approx(repro_gain - 1.0)
+    never = comp[comp["arch"] == "ResNet-50"].iloc[0]
+    assert math.isnan(never["reproduced"]) and never["published"] == 77.0
+    md = (out / f"published-vs-reproduced-{TAG}.md").read_text()
+    assert f"{repro - 90.0:+.2f}" in md and "not run" in md
+
+
+def test_site_links_tables_plots_and_problems(published):
+    out, bad = published
+    html = (out / "index.html").read_text()
+    for name in TABLES:
+        assert f'href="{name}-{TAG}.md"' in html
+    for src in re.findall(r'<img src="([^"]+)"', html):
+        assert (out / src).is_file() and not Path(src).is_absolute()
+    for path in bad.values():
+        assert str(path) in html
+    assert "Smoke-scale results on a 2-core CPU, not paper-scale" in html
+    assert "RuntimeError: boom" in html and "diverged" in html  # unfinished cells listed
+
+
+def test_cli_reports_problems_and_bad_store(tmp_path, capsys):
+    _, bad = make_store(tmp_path / "store")
+    assert suite.cli.main(["report", "--store", str(tmp_path / "store"), "--out", str(tmp_path / "o"),
+                           "--baselines", str(REPO / "baselines")]) == 0
+    printed = capsys.readouterr().out
+    for path in bad.values():
+        assert path.name in printed.replace("\n", "")
+    assert not (tmp_path / "o" / "index.html").exists()  # report writes no site; publish does
+    assert suite.cli.main(["report", "--store", str(tmp_path / "nowhere")]) == 2
+    assert "error: store" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- baseline CSVs
+
+ARXIV = re.compile(r"^\d{4}\.\d{4,5}(v\d+)?$")
+
+
+def test_repository_baseline_csvs_validate():
+    files = sorted((REPO / "baselines").glob("*.csv"))
+    assert files, "baselines/ holds no CSV"
+    for path in files:
+        with path.open(newline="") as f:
+            reader = csv.DictReader(f)
+            assert reader.fieldnames == baselines.COLUMNS, path
+            rows = list(reader)
+        assert rows, f"{path} has no rows"
+        for row in rows:
+            assert ARXIV.match(row["arxiv"]), (path, row["arxiv"])
+            assert math.isfinite(float(row["value"])), (path, row["value"])
+            assert row["task"] in ("classification", "lm", "detection")
+            assert row["table"].strip() and row["notes"].strip()
+    loaded = baselines.load_baselines(REPO / "baselines")
+    assert len(loaded) == sum(1 for p in files for _ in p.open()) - len(files)
+
+
+@pytest.mark.parametrize("field,bad,message", [("arxiv", "arXiv:2104", "arxiv id"), ("value", "about 70", "value"),
+                                               ("task", "segmentation", "task")])
+def test_bad_baseline_rows_are_rejected(tmp_path, field, bad, message):
+    row = dict(zip(baselines.COLUMNS, ["P", "Table 1", "2104.03693", "ReLU", "ResNet-18", "classification",
+                                       "ImageNet", "top1", "70.0", "r", "n"]))
+    row[field] = bad
+    path = tmp_path / "b.csv"
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=baselines.COLUMNS)
+        writer.writeheader()
+        writer.writerow(row)
+    with pytest.raises(SuiteError, match=message):
+        baselines.load_baselines(tmp_path)
+
+
+def test_alias_matching():
+    assert baselines.canonical("activation", "SiLU") == baselines.canonical("activation", "swish")
+    assert baselines.canonical("arch", "MobileNet-V2") == baselines.canonical("arch", "mobilenetv2_100")
+    assert baselines.canonical("arch", "ResNet-18") == baselines.canonical("arch", "resnet18")
+    assert baselines.canonical("dataset", "ImageNet-1k") == "imagenet"
+
+
+def test_store_is_not_modified_by_report(tmp_path):
+    make_store(tmp_path / "store")
+    before = sorted(p.relative_to(tmp_path) for p in (tmp_path / "store").rglob("*"))
+    assert suite.cli.main(["report", "--store", str(tmp_path / "store"), "--out", str(tmp_path / "o")]) == 0
+    assert sorted(p.relative_to(tmp_path) for p in (tmp_path / "store").rglob("*")) == before
