@@ -158,6 +158,20 @@ class Store:
         records.sort(key=lambda r: r.get("written_at", ""))
         return records, problems
 
+    def records_of(self, kind: str, key: str) -> list[dict[str, Any]]:
+        """The readable records of one key, oldest first (reads only that key's folder)."""
+        folder = self.root / "records" / kind / key
+        out = []
+        for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+            try:
+                rec = json.loads(path.read_text())
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+                continue  # reported by load(); status falls back to the readable ones
+            if isinstance(rec, dict) and rec.get("schema") == SCHEMA:
+                out.append(rec)
+        out.sort(key=lambda r: r.get("written_at", ""))
+        return out
+
     def latest(self, kind: str) -> tuple[dict[str, dict[str, Any]], list[Problem]]:
         """The newest record of each key."""
         records, problems = self.load(kind)
@@ -169,13 +183,9 @@ class Store:
     def status_of(self, keys: Iterable[str], kind: str = "train") -> dict[str, str]:
         """'done' if any attempt finished (a finished result is never lost), else the
         newest attempt's status, else 'pending'."""
-        records, _ = self.load(kind)
-        by_key: dict[str, list[dict]] = {}
-        for rec in records:
-            by_key.setdefault(rec["key"], []).append(rec)
         out = {}
         for key in keys:
-            recs = by_key.get(key, [])
+            recs = self.records_of(kind, key)
             if any(r.get("status") in ("done", "diverged") for r in recs):
                 out[key] = next(r["status"] for r in reversed(recs) if r.get("status") in ("done", "diverged"))
             elif recs:

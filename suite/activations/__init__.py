@@ -6,10 +6,13 @@
 """
 from __future__ import annotations
 
+import difflib
 import functools
+import inspect
 
 from torch import nn
 
+from suite.errors import SuiteError
 from suite.registry import Registry
 
 ACTIVATIONS = Registry("activation")
@@ -40,7 +43,17 @@ def register_activation(
 
 def create(name: str, **params) -> nn.Module:
     """Build the activation ``name`` with ``params`` (bad names/params raise SuiteError)."""
-    return ACTIVATIONS.get(name).factory(**params)
+    entry = ACTIVATIONS.get(name)
+    accepted = inspect.signature(entry.factory).parameters
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], list(accepted), n=2)
+        hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+        raise SuiteError(
+            f"activation {entry.name!r} has no parameter {unknown[0]!r}{hint}; "
+            f"it accepts: {', '.join(accepted) or 'nothing'}."
+        )
+    return entry.factory(**params)
 
 
 def act_layer(name: str, **params):
