@@ -98,7 +98,8 @@ class Hermite(Activation):
 
 class Fourier(Activation):
     """Attributes ``fundamental`` [1] (a_0), ``coefficients`` [d] (a_k), ``frequencies``
-    [d] (w_k, init k), ``phases`` [d] (phi_k, init pi/4)."""
+    [d] (w_k, init k), ``phases`` [d] (phi_k, init pi/4). Same names and values as
+    torchortho's FourierActivation except that it calls the frequencies ``grid``."""
 
     kernel_name = "fourier"
 
@@ -109,11 +110,13 @@ class Fourier(Activation):
         self.coefficients = nn.Parameter(torch.full((d,), I_0_2_SQRT_INV))
         self.frequencies = nn.Parameter(torch.arange(1, d + 1, dtype=torch.float32))
         self.phases = nn.Parameter(torch.full((d,), math.pi / 4))
-        self.register_buffer("inv_factorial", torch.tensor([1.0 / math.factorial(k) for k in range(1, d + 1)]), persistent=False)
+        # k! (not 1/k!): integers are exact in float32 up to 13!, so converting the module
+        # to float64 loses nothing.
+        self.register_buffer("factorials", torch.tensor([float(math.factorial(k)) for k in range(1, d + 1)]), persistent=False)
 
     def reference_forward(self, x):
         waves = torch.cos(x.unsqueeze(-1) * self.frequencies.to(x.dtype) - self.phases.to(x.dtype))
-        weights = (self.coefficients * self.inv_factorial).to(x.dtype)
+        weights = self.coefficients.to(x.dtype) / self.factorials.to(x.dtype)
         return waves @ weights + self.fundamental.to(x.dtype)
 
     def extra_repr(self):

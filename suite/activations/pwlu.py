@@ -17,9 +17,15 @@ they travel with ``state_dict``. The bounds are kept fixed after realignment (th
 learns heights and outer slopes; fixed bounds also keep the fused kernel's index math
 free of parameter gradients).
 
-Attributes: ``heights`` [1|C, N+1], ``left_slope``/``right_slope`` [1|C]; buffers
-``left_bound``/``right_bound``, ``running_mean``/``running_var`` [1|C], ``phase``
-(0 = learning, 1 = collecting statistics).
+Attributes (read by the fused kernels by name): ``heights`` [1|C, N+1],
+``left_slope``/``right_slope`` [1|C]; buffers ``left_bound``/``right_bound``,
+``running_mean``/``running_var`` [1|C], ``phase`` (0 = learning, 1 = collecting
+statistics), ``statistics_batches``. The running statistics follow
+running = momentum * running + (1 - momentum) * batch (the first batch sets them).
+
+Per-channel (``channels=C``): the channel dimension is dimension 1 (NCHW images,
+(N, C) features); for (N, L, C) sequences use the per-layer variant or move the channel
+dimension first. Inference fold: ``folded()`` gives per-region slopes and intercepts.
 """
 from __future__ import annotations
 
@@ -33,6 +39,10 @@ from suite.errors import bad_value
 
 LEARNING, COLLECTING = 0, 1
 INIT_SHAPES = {"relu": F.relu, "swish": F.silu, "silu": F.silu}
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 class PWLU(Activation):
@@ -50,9 +60,9 @@ class PWLU(Activation):
             raise bad_value("pwlu bounds", tuple(bounds), "a pair (left, right) with left < right")
         if init not in INIT_SHAPES:
             raise bad_value("pwlu init", init, f"one of {', '.join(INIT_SHAPES)}")
-        if not 0 < float(momentum) < 1:
+        if not _is_number(momentum) or not 0 < float(momentum) < 1:
             raise bad_value("pwlu momentum", momentum, "a number in (0, 1)")
-        if not float(sigmas) > 0:
+        if not _is_number(sigmas) or not float(sigmas) > 0:
             raise bad_value("pwlu sigmas", sigmas, "a positive number")
         self.channels = check_channels(channels)
         self.init, self.momentum, self.sigmas = init, float(momentum), float(sigmas)
@@ -62,6 +72,9 @@ class PWLU(Activation):
         self.register_buffer("running_mean", torch.zeros(shape))
         self.register_buffer("running_var", torch.ones(shape))
         self.register_buffer("phase", torch.tensor(LEARNING))
+        # Batches seen in the statistics phase: the first one sets the running
+        # statistics outright, so a short phase is not biased towards (0, 1).
+        self.register_buffer("statistics_batches", torch.tensor(0))
         self._collecting = False
         self.heights = nn.Parameter(torch.zeros(param_shape(self.channels, self.regions + 1)))
         self.left_slope = nn.Parameter(torch.zeros(shape))
@@ -97,6 +110,7 @@ class PWLU(Activation):
         self.phase.fill_(COLLECTING)
         self.running_mean.zero_()
         self.running_var.fill_(1.0)
+        self.statistics_batches.zero_()
 
     @torch.no_grad()
     def realign(self) -> None:
@@ -114,7 +128,8 @@ class PWLU(Activation):
         else:
             dims = [d for d in range(x.dim()) if d != 1]
             mean, var = x.mean(dims), x.var(dims, unbiased=False)
-        m = self.momentum
+        m = self.momentum if int(self.statistics_batches) > 0 else 0.0
+        self.statistics_batches += 1
         self.running_mean.mul_(m).add_((1 - m) * mean.to(self.running_mean.dtype))
         self.running_var.mul_(m).add_((1 - m) * var.to(self.running_var.dtype))
 

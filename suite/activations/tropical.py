@@ -5,7 +5,10 @@ Tropical:          y = (sqrt(2)/d) max_{k=0..d} (k x + c_k),  c_k init 1
 Tropical rational: y = max_k (p_k x + c_k) - max_k (q_k x + e_k), all parameters drawn
                    from N(0, 1) and then scaled together so that E[y^2] = 1 for x ~ N(0,1)
                    (a max of affine maps is positively homogeneous in its parameters, so
-                   one common factor sets the second moment exactly).
+                   one common factor sets the second moment exactly; the moment is
+                   computed in closed form piece by piece). torchortho 0.1.2 draws
+                   plain randn without this scaling, so its E[y^2] at init is random;
+                   the parameter names here match torchortho's, so weights copy across.
 """
 from __future__ import annotations
 
@@ -39,12 +42,34 @@ class Tropical(Activation):
         return f"degree={self.degree}"
 
 
-def _second_moment(pn, cn, pd, cd, nodes: int = 120) -> float:
-    """E[y^2] under N(0,1) by Gauss–Hermite(e) quadrature (accurate for this piecewise-linear y)."""
-    x, w = np.polynomial.hermite_e.hermegauss(nodes)
-    w = w / w.sum()
-    y = (np.outer(x, pn) + cn).max(1) - (np.outer(x, pd) + cd).max(1)
-    return float(np.sum(w * y * y))
+def _kinks(slopes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """All pairwise crossings of the lines slopes*x + offsets (a superset of the kinks)."""
+    i, j = np.triu_indices(len(slopes), 1)
+    ds = slopes[i] - slopes[j]
+    ok = ds != 0
+    return (offsets[j][ok] - offsets[i][ok]) / ds[ok]
+
+
+def _second_moment(pn, cn, pd, cd) -> float:
+    """E[y^2] under x ~ N(0,1), exactly: y is piecewise linear, and on a piece
+    [a, b] where y = alpha x + beta the Gaussian integral of (alpha x + beta)^2 is
+    alpha^2 M2 + 2 alpha beta M1 + beta^2 M0 with M0 = Phi(b) - Phi(a),
+    M1 = phi(a) - phi(b), M2 = M0 + a phi(a) - b phi(b)."""
+    cuts = np.unique(np.concatenate([_kinks(pn, cn), _kinks(pd, cd)]))
+    ends = np.concatenate([[-np.inf], cuts, [np.inf]])
+    total = 0.0
+    for a, b in zip(ends[:-1], ends[1:]):
+        mid = (a + b) / 2 if np.isfinite(a) and np.isfinite(b) else (b - 1 if np.isfinite(b) else (a + 1 if np.isfinite(a) else 0.0))
+        kn, kd = np.argmax(pn * mid + cn), np.argmax(pd * mid + cd)
+        alpha, beta = pn[kn] - pd[kd], cn[kn] - cd[kd]
+        cdf = lambda t: 0.5 * (1 + math.erf(t / math.sqrt(2)))
+        pdf = lambda t: math.exp(-t * t / 2) / math.sqrt(2 * math.pi) if np.isfinite(t) else 0.0
+        t_pdf = lambda t: t * pdf(t) if np.isfinite(t) else 0.0
+        m0 = cdf(b) - cdf(a)
+        m1 = pdf(a) - pdf(b)
+        m2 = m0 + t_pdf(a) - t_pdf(b)
+        total += alpha * alpha * m2 + 2 * alpha * beta * m1 + beta * beta * m0
+    return float(total)
 
 
 class TropicalRational(Activation):

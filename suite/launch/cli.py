@@ -38,7 +38,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--dry-run", action="store_true", help="print the cells with their status and exit")
     p.add_argument("--executor", choices=("local", "slurm"), default="local")
     p.add_argument("--profile", default="local", help="SLURM cluster profile: name in slurm/profiles/ or a .toml path")
-    p.add_argument("--jobs", type=int, default=1, metavar="N", help="local executor: cells at once (torch threads = cores/N)")
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="local executor: cells at once (torch threads = cores/N); default: one per CPU core "
+                        "on a machine without a GPU (small cells scale better across processes than threads), else 1")
     p.add_argument("--wait", action="store_true", help="slurm executor: wait until every submitted cell has a record")
     p.add_argument("--retry-failed", action="store_true", help="rerun cells whose last attempt failed")
     p.add_argument("--store", default=None, help="result store folder (default $SUITE_STORE or ./store)")
@@ -52,6 +54,11 @@ def run(args) -> int:
     from suite.matrix import expand, load_matrix
     from suite.store import Store, default_root
 
+    if args.jobs is None:
+        import torch
+
+        on_gpu = args.device == "cuda" or (args.device is None and torch.cuda.is_available())
+        args.jobs = 1 if on_gpu else max(1, os.cpu_count() or 1)
     if args.jobs < 1:
         raise SuiteError(f"--jobs {args.jobs} is not accepted; expected a positive number of cells at once.")
     console = Console()

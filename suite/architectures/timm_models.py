@@ -1,0 +1,51 @@
+"""The papers' ImageNet classifiers, built by timm without pretrained weights.
+
+PWLU (Zhou et al. 2021) reports ResNet-18/50, MobileNet-V2/V3 and EfficientNet-B0; the
+orthogonal-basis paper (Khalfaoui-Hassani et al.) reports ConvNeXt-T. timm builds them
+with their stock activations (ReLU, ReLU6, hard-swish, SiLU, GELU); ``create`` then
+swaps every hidden one, including those timm builds outside ``act_layer`` (MobileNetV3's
+ReLU blocks, squeeze-excite reductions). Pretrained weights are never loaded: a
+comparison of activations trains from scratch.
+"""
+from __future__ import annotations
+
+import timm
+from torch import nn
+
+from suite.architectures import image_sample, register_architecture
+from suite.errors import SuiteError
+
+# timm name -> description (stock activation; where the papers report it)
+TIMM_MODELS = {
+    "resnet18": "ResNet-18 (timm, ReLU); ImageNet in the PWLU paper",
+    "resnet50": "ResNet-50 (timm, ReLU); ImageNet in the PWLU paper",
+    "mobilenetv2_100": "MobileNet-V2 1.0 (timm, ReLU6); ImageNet in the PWLU paper",
+    "mobilenetv3_large_100": "MobileNet-V3 Large 1.0 (timm, hard-swish/ReLU, SE); ImageNet in the PWLU paper",
+    "efficientnet_b0": "EfficientNet-B0 (timm, SiLU, SE); ImageNet in the PWLU paper",
+    "convnext_tiny": "ConvNeXt-T (timm, GELU); ImageNet in the orthogonal-basis activations paper",
+}
+ALIASES = {
+    "resnet18": ("resnet_18",),
+    "resnet50": ("resnet_50",),
+    "mobilenetv2_100": ("mobilenet_v2", "mobilenetv2"),
+    "mobilenetv3_large_100": ("mobilenet_v3", "mobilenetv3", "mobilenetv3_large"),
+    "efficientnet_b0": ("efficientnetb0",),
+    "convnext_tiny": ("convnext_t", "convnext"),
+}
+
+
+def _register(timm_name: str, description: str) -> None:
+    @register_architecture(
+        timm_name, task="classification", scale="paper", input_size=(3, 224, 224),
+        # 32 px is the smallest size every model here takes (ConvNeXt downsamples 32x).
+        sample=image_sample(32), aliases=ALIASES[timm_name], description=description,
+        timm_name=timm_name,
+    )
+    def build(num_classes: int | None = None, **kw) -> nn.Module:
+        if kw.pop("pretrained", False):
+            raise SuiteError(f"pretrained=True is not accepted for {timm_name!r}; the suite trains from scratch.")
+        return timm.create_model(timm_name, pretrained=False, num_classes=num_classes or 1000, **kw)
+
+
+for _name, _description in TIMM_MODELS.items():
+    _register(_name, _description)
