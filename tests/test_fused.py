@@ -114,3 +114,60 @@ def test_triton_kernels_match_reference_on_cuda(name, params, dtype):
     g_ref = torch.autograd.grad(ref(xr), [xr, *ref.parameters()], dy.float())
     for a, b in zip(g_fast, g_ref):
         torch.testing.assert_close(a.float(), b, rtol=10 * tol, atol=10 * tol * (1 + b.abs().max().item()))
+
+
+TRITON_INTERPRETER_CHECK = r"""
+import torch
+import suite.activations as A
+from suite.activations.fused import cuda as K
+
+def check(name, params, apply, shape):
+    ref = A.create(name, impl="reference", **params)
+    with torch.no_grad():
+        for p in ref.parameters():
+            p.add_(0.2 * torch.randn_like(p))
+    x = (torch.randn(shape) * 2.5).requires_grad_()
+    y = apply(ref, x)
+    dy = torch.randn_like(y)
+    g = torch.autograd.grad(y, [x, *ref.parameters()], dy)
+    g_ref = torch.autograd.grad(ref(x), [x, *ref.parameters()], dy)
+    torch.testing.assert_close(y, ref(x), rtol=1e-5, atol=1e-5)
+    for a, b in zip(g, g_ref):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4 * (1 + b.abs().max().item()))
+
+torch.manual_seed(0)
+pwlu = lambda m, x: K.PWLUTriton.apply(x, m.heights, m.left_bound, m.right_bound, m.left_slope, m.right_slope, m.channels is not None)
+herm = lambda m, x: K.HermiteTriton.apply(x, m.coefficients)
+check("pwlu", {}, pwlu, (2, 3, 1500))
+check("pwlu", {"channels": 3}, pwlu, (2, 3, 1500))
+check("hermite", {"degree": 3}, herm, (3000,))
+check("hermite", {"degree": 8}, herm, (3000,))
+print("ok")
+"""
+
+
+def test_triton_kernels_match_reference_in_the_interpreter():
+    """Without a GPU, Triton's interpreter runs the CUDA kernels on CPU tensors; the env
+    var must be set before triton is imported, hence the subprocess."""
+    pytest.importorskip("triton")
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TRITON_INTERPRET": "1"}
+    out = subprocess.run([sys.executable, "-c", TRITON_INTERPRETER_CHECK], env=env,
+                         capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-3000:]
+
+
+def test_self_check_rejects_a_wrong_kernel_and_keeps_a_right_one():
+    from suite.activations.fused.selfcheck import self_checked
+
+    module = A.create("hermite", degree=3, impl="reference")
+    x = torch.randn(50)
+    wrong = self_checked("wrong-test", lambda m, t: m.reference_forward(t) + 1.0)
+    with pytest.warns(RuntimeWarning, match="disagrees"):
+        y = wrong(module, x)
+    torch.testing.assert_close(y, module.reference_forward(x))  # fell back to the reference
+    right = self_checked("right-test", fused._KERNELS[("hermite", "cpu")])
+    torch.testing.assert_close(right(module, x), module.reference_forward(x))

@@ -41,7 +41,6 @@ def lookup(name: str, x: torch.Tensor, required: bool = False) -> Kernel | None:
     return kernel
 from suite.activations.fused import cpu  # noqa: E402,F401  (registers the CPU kernels)
 from suite.activations.fused import cpu_pwlu  # noqa: E402,F401
-from suite.activations.fused import cuda_triton  # noqa: E402,F401
 
 try:  # Triton kernels register for "cuda"; without Triton, CUDA runs the reference math
     import triton  # noqa: F401

@@ -4,8 +4,9 @@ PWLU's heights gradient is a histogram: every element adds to the two heights ar
 it. torch.compile turns that scatter into per-element atomics (about 20x a copy's time
 on 2 cores, measured), so the CPU kernel is hand-written instead: one pass forward, one
 pass backward with per-thread gradient buffers. The build (~40 s, cached by torch in
-$TORCH_EXTENSIONS_DIR or ~/.cache/torch_extensions) needs a C++ compiler and ninja; if it
-fails the unit falls back to its reference implementation after one warning.
+$TORCH_EXTENSIONS_DIR or ~/.cache/torch_extensions, per CPU type since it targets the
+build machine's vector instructions) needs a C++ compiler and ninja; if it fails the
+unit falls back to its reference implementation after one warning.
 """
 from __future__ import annotations
 
@@ -21,6 +22,22 @@ _SOURCE = Path(__file__).with_name("csrc") / "pwlu.cpp"
 _LOCK = threading.Lock()
 _EXTENSION = None
 _FAILED = False
+MAX_REGIONS = 256  # kMaxPoints - 1 in csrc/pwlu.cpp
+
+
+def _cpu_tag() -> str:
+    """The build uses -march=native: key the cached build by the CPU's feature flags so a
+    home folder shared by different machines (a cluster) never loads a foreign build."""
+    import hashlib
+    import platform
+
+    flags = platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags += next((line for line in f if line.startswith(("flags", "Features"))), "")
+    except OSError:
+        pass
+    return hashlib.sha1(flags.encode()).hexdigest()[:10]
 
 
 def extension():
@@ -34,8 +51,8 @@ def extension():
                 from torch.utils.cpp_extension import load
 
                 _EXTENSION = load(
-                    name="suite_pwlu_cpu", sources=[str(_SOURCE)],
-                    extra_cflags=["-O3", "-fopenmp"], extra_ldflags=["-fopenmp"], verbose=False,
+                    name=f"suite_pwlu_cpu_{_cpu_tag()}", sources=[str(_SOURCE)],
+                    extra_cflags=["-O3", "-fopenmp", "-march=native", "-fno-math-errno", "-fno-trapping-math"], extra_ldflags=["-fopenmp"], verbose=False,
                 )
             except Exception as exc:  # noqa: BLE001 - no compiler, no ninja, ...
                 _FAILED = True
@@ -58,7 +75,7 @@ class PWLUFunction(torch.autograd.Function):
 
 @register_kernel("pwlu", "cpu")
 def pwlu_kernel(module, x):
-    if x.dtype not in (torch.float32, torch.float64) or extension() is None:
+    if x.dtype not in (torch.float32, torch.float64) or module.regions > MAX_REGIONS or extension() is None:
         return module.reference_forward(x)
     if module.channels is not None and (x.dim() < 2 or x.shape[1] != module.channels):
         return module.reference_forward(x)  # raises the standard channel-mismatch error

@@ -88,3 +88,130 @@ def hermite_kernel(module, x):
     if module.coefficients.shape[0] < 2:
         return module.reference_forward(x)
     return HermiteTriton.apply(x, module.coefficients)
+
+
+# --- PWLU: one index + one interpolation; heights grads reduced per block into N+1 bins --
+# x is viewed as [B, C, inner]; program (row, chunk) handles one contiguous chunk of one
+# (batch, channel) row, so every element of a block shares one channel's parameters and
+# the block's per-bin sums go to partial[row, chunk, :] (N+1 heights, left, right slope).
+@triton.jit
+def _pwlu_fwd(x_ptr, h_ptr, lo_ptr, hi_ptr, kl_ptr, kr_ptr, y_ptr, inner, C,
+              PER_CHANNEL: tl.constexpr, N: tl.constexpr, BLOCK: tl.constexpr):
+    row = tl.program_id(0)
+    offs = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < inner
+    ch = (row % C) if PER_CHANNEL else 0
+    x = tl.load(x_ptr + row * inner + offs, mask=mask, other=0.0).to(tl.float32)
+    left = tl.load(lo_ptr + ch)
+    right = tl.load(hi_ptr + ch)
+    width = (right - left) / N
+    u = (x - left) / width
+    idx = tl.minimum(tl.maximum(tl.floor(u), 0.0), N - 1.0)
+    t = u - idx
+    i = idx.to(tl.int32)
+    hrow = h_ptr + ch * (N + 1)
+    y_lo = tl.load(hrow + i, mask=mask, other=0.0)
+    y_hi = tl.load(hrow + i + 1, mask=mask, other=0.0)
+    y = y_lo + t * (y_hi - y_lo)
+    y = tl.where(x < left, (x - left) * tl.load(kl_ptr + ch) + tl.load(hrow), y)
+    y = tl.where(x >= right, (x - right) * tl.load(kr_ptr + ch) + tl.load(hrow + N), y)
+    tl.store(y_ptr + row * inner + offs, y.to(y_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _pwlu_bwd(x_ptr, dy_ptr, h_ptr, lo_ptr, hi_ptr, kl_ptr, kr_ptr, dx_ptr, part_ptr,
+              inner, C, chunks, PER_CHANNEL: tl.constexpr, N: tl.constexpr, BLOCK: tl.constexpr):
+    row = tl.program_id(0)
+    chunk = tl.program_id(1)
+    offs = chunk * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < inner
+    ch = (row % C) if PER_CHANNEL else 0
+    x = tl.load(x_ptr + row * inner + offs, mask=mask, other=0.0).to(tl.float32)
+    dy = tl.load(dy_ptr + row * inner + offs, mask=mask, other=0.0).to(tl.float32)
+    left = tl.load(lo_ptr + ch)
+    right = tl.load(hi_ptr + ch)
+    kl = tl.load(kl_ptr + ch)
+    kr = tl.load(kr_ptr + ch)
+    width = (right - left) / N
+    u = (x - left) / width
+    idx = tl.minimum(tl.maximum(tl.floor(u), 0.0), N - 1.0)
+    t = u - idx
+    i = idx.to(tl.int32)
+    hrow = h_ptr + ch * (N + 1)
+    y_lo = tl.load(hrow + i, mask=mask, other=0.0)
+    y_hi = tl.load(hrow + i + 1, mask=mask, other=0.0)
+    below = x < left
+    above = x >= right
+    inside = (~below) & (~above) & mask
+    dx = tl.where(below, kl, tl.where(above, kr, (y_hi - y_lo) / width)) * dy
+    tl.store(dx_ptr + row * inner + offs, dx.to(dx_ptr.dtype.element_ty), mask=mask)
+    # per-element contributions to the two neighbouring heights (0 outside)
+    w_lo = tl.where(inside, dy * (1.0 - t), 0.0)
+    w_hi = tl.where(inside, dy * t, 0.0)
+    out = part_ptr + (row * chunks + chunk) * (N + 3)
+    for j in tl.static_range(N + 1):
+        s = tl.sum(tl.where(i == j, w_lo, 0.0), axis=0) + tl.sum(tl.where(i + 1 == j, w_hi, 0.0), axis=0)
+        if j == 0:
+            s += tl.sum(tl.where(below & mask, dy, 0.0), axis=0)
+        if j == N:
+            s += tl.sum(tl.where(above & mask, dy, 0.0), axis=0)
+        tl.store(out + j, s)
+    tl.store(out + N + 1, tl.sum(tl.where(below & mask, dy * (x - left), 0.0), axis=0))
+    tl.store(out + N + 2, tl.sum(tl.where(above & mask, dy * (x - right), 0.0), axis=0))
+
+
+def _rows(x: torch.Tensor, per_channel: bool) -> tuple[int, int, int]:
+    """(rows, inner, C) of x viewed as [rows, inner] with one channel per row."""
+    if not per_channel:
+        return 1, x.numel(), 1
+    inner = x[0, 0].numel() if x.dim() > 2 else 1
+    return x.numel() // inner, inner, x.shape[1]
+
+
+class PWLUTriton(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, heights, left, right, left_slope, right_slope, per_channel):
+        x = x.contiguous()
+        params = [p.detach().float().contiguous() for p in (heights, left, right, left_slope, right_slope)]
+        rows, inner, C = _rows(x, per_channel)
+        y = torch.empty_like(x)
+        grid = (rows, triton.cdiv(inner, BLOCK))
+        _pwlu_fwd[grid](x, *params, y, inner, C, PER_CHANNEL=per_channel,
+                        N=heights.shape[-1] - 1, BLOCK=BLOCK)
+        ctx.per_channel = per_channel
+        ctx.save_for_backward(x, heights, left, right, left_slope, right_slope)
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, heights, left, right, left_slope, right_slope = ctx.saved_tensors
+        params = [p.detach().float().contiguous() for p in (heights, left, right, left_slope, right_slope)]
+        rows, inner, C = _rows(x, ctx.per_channel)
+        chunks = triton.cdiv(inner, BLOCK)
+        n = heights.shape[-1] - 1
+        dx = torch.empty_like(x)
+        partial = torch.empty(rows, chunks, n + 3, device=x.device, dtype=torch.float32)
+        _pwlu_bwd[(rows, chunks)](x, dy.contiguous(), *params, dx, partial, inner, C, chunks,
+                                  PER_CHANNEL=ctx.per_channel, N=n, BLOCK=BLOCK)
+        sums = partial.reshape(rows // C, C, chunks, n + 3).sum((0, 2))  # [C, N+3]
+        dh = sums[:, : n + 1].to(heights.dtype)
+        dkl = sums[:, n + 1].to(left_slope.dtype).reshape(left_slope.shape)
+        dkr = sums[:, n + 2].to(right_slope.dtype).reshape(right_slope.shape)
+        return dx, dh, None, None, dkl, dkr, None
+
+
+@register_kernel("pwlu", "cuda")
+def pwlu_kernel(module, x):
+    per_channel = module.channels is not None
+    if per_channel and (x.dim() < 2 or x.shape[1] != module.channels):
+        return module.reference_forward(x)  # raises the standard channel-mismatch error
+    return PWLUTriton.apply(x, module.heights, module.left_bound, module.right_bound,
+                            module.left_slope, module.right_slope, per_channel)
+
+
+# Kernels that never ran on a GPU where they were written: checked on first use.
+from suite.activations.fused import _KERNELS  # noqa: E402
+from suite.activations.fused.selfcheck import self_checked  # noqa: E402
+
+for _name in ("hermite", "pwlu"):
+    _KERNELS[(_name, "cuda")] = self_checked(_name, _KERNELS[(_name, "cuda")])

@@ -12,6 +12,7 @@
 namespace {
 
 constexpr int64_t kChunk = 16384;
+constexpr int64_t kMaxPoints = 257;  // regions <= 256 (checked in Python)
 
 struct Geometry {
   int64_t outer, channels, inner;
@@ -61,13 +62,18 @@ torch::Tensor pwlu_forward(torch::Tensor x, torch::Tensor heights, torch::Tensor
         const scalar_t* h = hp + c * points;
         const int64_t start = row * g.inner + chunk * kChunk;
         const int64_t stop = std::min(start + kChunk, (row + 1) * g.inner);
+        // Branch-free so the compiler can vectorise it (gathers for the two heights).
+        const scalar_t h0 = h[0], hn = h[regions], top = static_cast<scalar_t>(regions - 1);
         for (int64_t i = start; i < stop; ++i) {
           const scalar_t v = xp[i];
-          int64_t k; scalar_t t;
-          locate(v, L, width, regions, k, t);
-          scalar_t out = h[k] + t * (h[k + 1] - h[k]);
-          if (v < L) out = (v - L) * KL + h[0];
-          if (v >= R) out = (v - R) * KR + h[regions];
+          const scalar_t u = (v - L) / width;
+          const scalar_t f = std::min(std::max(std::floor(u), scalar_t(0)), top);
+          const int k = static_cast<int>(f);
+          const scalar_t t = u - f;
+          const scalar_t lo = h[k], hi = h[k + 1];
+          scalar_t out = lo + t * (hi - lo);
+          out = v < L ? (v - L) * KL + h0 : out;
+          out = v >= R ? (v - R) * KR + hn : out;
           yp[i] = out;
         }
       }
@@ -104,23 +110,33 @@ std::vector<torch::Tensor> pwlu_backward(torch::Tensor x, torch::Tensor dy, torc
         const scalar_t L = lp[c], R = rp[c], width = (R - L) / regions, KL = klp[c], KR = krp[c];
         const scalar_t* h = hp + c * points;
         scalar_t* acc = mine + c * stride;
+        // Four interleaved sub-histograms: neighbouring elements often fall in the same
+        // region, and one histogram would chain their read-modify-writes.
+        constexpr int kLanes = 4;
+        scalar_t lanes[kLanes][kMaxPoints + 1] = {};
         scalar_t acc_kl = 0, acc_kr = 0;
+        const scalar_t top = static_cast<scalar_t>(regions - 1);
         const int64_t start = row * g.inner + chunk * kChunk;
         const int64_t stop = std::min(start + kChunk, (row + 1) * g.inner);
         for (int64_t i = start; i < stop; ++i) {
           const scalar_t v = xp[i], d = gp[i];
-          if (v < L) {
-            dxp[i] = d * KL; acc[0] += d; acc_kl += d * (v - L);
-          } else if (v >= R) {
-            dxp[i] = d * KR; acc[regions] += d; acc_kr += d * (v - R);
-          } else {
-            int64_t k; scalar_t t;
-            locate(v, L, width, regions, k, t);
-            dxp[i] = d * (h[k + 1] - h[k]) / width;
-            acc[k] += d * (1 - t);
-            acc[k + 1] += d * t;
-          }
+          const scalar_t u = (v - L) / width;
+          const scalar_t f = std::min(std::max(std::floor(u), scalar_t(0)), top);
+          const int k = static_cast<int>(f);
+          const scalar_t t = u - f;
+          const bool left_out = v < L, right_out = v >= R;
+          const scalar_t inside = (left_out || right_out) ? scalar_t(0) : scalar_t(1);
+          const scalar_t slope = left_out ? KL : (right_out ? KR : (h[k + 1] - h[k]) / width);
+          dxp[i] = d * slope;
+          scalar_t* lane = lanes[i & (kLanes - 1)];
+          // inside: d(1-t) to k, d t to k+1; left: d to 0 (k = 0, t <= 0); right: d to N.
+          lane[k] += inside * d * (1 - t) + (left_out ? d : scalar_t(0));
+          lane[k + 1] += inside * d * t + (right_out ? d : scalar_t(0));
+          acc_kl += left_out ? d * (v - L) : scalar_t(0);
+          acc_kr += right_out ? d * (v - R) : scalar_t(0);
         }
+        for (int l = 0; l < kLanes; ++l)
+          for (int64_t j = 0; j < points; ++j) acc[j] += lanes[l][j];
         acc[points] += acc_kl;
         acc[points + 1] += acc_kr;
       }
