@@ -1,0 +1,37 @@
+"""`python -m suite list activations`: every name, parameter counts computed from modules."""
+import suite.activations as acts
+from suite.activations.catalog import rows
+from suite.cli import main
+
+
+def _row(name):
+    return next(r for r in rows() if r["name"] == name)
+
+
+def test_cli_lists_every_registered_activation(capsys):
+    assert main(["list", "activations"]) == 0
+    out = capsys.readouterr().out
+    for name in acts.names():
+        assert name in out
+
+
+def test_per_layer_count_pau():
+    # P of degree 5 has a_0..a_5 (6 coefficients); Q = 1 + |b_1 x + ... + b_4 x^4| has 4.
+    assert _row("pau")["params/layer"] == str(6 + 4)
+
+
+def test_per_channel_count_bspline():
+    # Per channel: grid_size + spline_order = 5 + 3 coefficients, base and spline weights.
+    assert _row("bspline")["params/channel"] == f"{5 + 3 + 2}/ch"
+    assert _row("bspline")["params/layer"] == str(5 + 3 + 2)
+
+
+def test_per_channel_count_with_a_channel_free_part_meta_acon():
+    # Meta-ACON at C channels: p1, p2 (2C); fc1 C->W plus bias W; fc2 W->C plus bias C,
+    # with W = max(16, C // 16) = 16 for the probe widths 64 and 128: 2C + 16C + 16 + 16C + C.
+    assert _row("meta_acon")["params/channel"] == "35/ch + 16"
+    assert _row("meta_acon")["params/layer"] == "-"
+
+
+def test_fixed_activations_have_no_parameters():
+    assert _row("relu")["params/layer"] == "0" and _row("relu")["learnable"] == "no"
