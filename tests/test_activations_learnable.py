@@ -1,4 +1,5 @@
 """Learnable activations of this area against formulas written from their papers."""
+import numpy as np
 import pytest
 import torch
 
@@ -131,3 +132,28 @@ def test_bspline_starts_as_silu():
     m = acts.create("bspline", impl="reference")
     x = torch.linspace(-5, 5, 101)
     torch.testing.assert_close(m(x), torch.nn.functional.silu(x))
+
+
+def test_bspline_basis_matches_scipy_and_sums_to_one_inside_the_grid():
+    """Each basis function B_i equals scipy's BSpline on the same knots, and inside the
+    grid range the k + 1 overlapping cubic pieces sum to 1 (partition of unity)."""
+    from scipy.interpolate import BSpline
+
+    m = acts.create("bspline", impl="reference").to(D)
+    knots, k = m.knots.detach().reshape(-1).numpy(), m.spline_order
+    n_basis = m.coefficients.shape[-1]
+    assert len(knots) == n_basis + k + 1
+    x = torch.linspace(-2.0, 2.0, 401, dtype=D)[:-1]  # grid_range (-2, 2), right end open
+    with torch.no_grad():
+        m.base_weight.zero_()
+        m.spline_weight.fill_(1.0)
+        total = torch.zeros_like(x)
+        for i in range(n_basis):
+            m.coefficients.zero_()
+            m.coefficients.view(-1, n_basis)[:, i] = 1.0
+            expected = BSpline(knots, np.eye(n_basis)[i], k, extrapolate=False)(x.numpy())
+            torch.testing.assert_close(m(x), torch.from_numpy(np.nan_to_num(expected)), rtol=1e-10, atol=1e-12)
+            total += m(x)
+    scipy_sum = BSpline(knots, np.ones(n_basis), k, extrapolate=False)(x.numpy())
+    np.testing.assert_allclose(scipy_sum, 1.0, atol=1e-12)
+    torch.testing.assert_close(total, torch.ones_like(x), rtol=0, atol=1e-12)

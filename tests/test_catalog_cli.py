@@ -15,6 +15,22 @@ def test_cli_lists_every_registered_activation(capsys):
         assert name in out
 
 
+def _count(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+def test_pwlu_and_prelu_counts_match_the_modules():
+    # PWLU with N regions learns N + 1 heights and two outer slopes: N + 3 (19 at N = 16),
+    # the same per channel; PReLU learns one slope per layer or per channel.
+    regions = 16
+    assert _count(acts.create("pwlu", regions=regions)) == regions + 3 == 19
+    assert _count(acts.create("pwlu", regions=regions, channels=5)) == 5 * (regions + 3)
+    assert _row("pwlu")["params/layer"] == str(regions + 3)
+    assert _row("pwlu")["params/channel"] == f"{regions + 3}/ch"
+    assert _count(acts.create("prelu")) == 1 and _count(acts.create("prelu", channels=5)) == 5
+    assert _row("prelu")["params/layer"] == "1" and _row("prelu")["params/channel"] == "1/ch"
+
+
 def test_per_layer_count_pau():
     # P of degree 5 has a_0..a_5 (6 coefficients); Q = 1 + |b_1 x + ... + b_4 x^4| has 4.
     assert _row("pau")["params/layer"] == str(6 + 4)

@@ -34,7 +34,7 @@ def test_aliases_build_the_same_class(alias, name):
 def test_every_name_builds_runs_forward_backward(name):
     torch.manual_seed(0)
     entry, module = _build(name)
-    shapes = [(2, C, 4, 5)]
+    shapes = [(2, C, 4, 5), (2, C, 7)]  # (N, C, H, W) images and (N, C, L) sequences
     if not entry.info.get("needs_channels"):
         shapes.append((2, 6, C))  # (N, L, C): per-layer parameters broadcast anywhere
     for shape in shapes:
@@ -57,18 +57,19 @@ def test_every_name_accepts_inplace(name):
     torch.testing.assert_close(module(x.clone()), reference(x))
 
 
-def test_timm_resnet18_trains_with_a_learnable_act_layer():
+@pytest.mark.parametrize("name,cls,param", [("pwlu", "PWLU", "heights"), ("prelu", "PReLU", "weight")])
+def test_timm_resnet18_trains_with_a_learnable_act_layer(name, cls, param):
     timm = pytest.importorskip("timm")
     torch.manual_seed(0)
-    model = timm.create_model("resnet18", num_classes=10, act_layer=acts.act_layer("prelu"))
-    n_prelu = sum(type(m).__name__ == "PReLU" for m in model.modules())
-    assert n_prelu > 0
+    model = timm.create_model("resnet18", pretrained=False, num_classes=10, act_layer=acts.act_layer(name))
+    layers = [m for m in model.modules() if type(m).__name__ == cls]
+    assert layers
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    before = [m.weight.detach().clone() for m in model.modules() if type(m).__name__ == "PReLU"]
+    before = [getattr(m, param).detach().clone() for m in layers]
     loss = torch.nn.functional.cross_entropy(model(torch.randn(2, 3, 32, 32)), torch.tensor([1, 2]))
     loss.backward()
     opt.step()
-    after = [m.weight.detach() for m in model.modules() if type(m).__name__ == "PReLU"]
+    after = [getattr(m, param).detach() for m in layers]
     assert any(not torch.equal(a, b) for a, b in zip(before, after))
 
 
@@ -86,6 +87,13 @@ def test_timm_resnet18_trains_with_a_learnable_act_layer():
     ("bspline", {"grid_size": 0}, "grid_size"),
     ("relu", {"impl": "fast"}, "impl"),
     ("gelu", {"slope": 1.0}, "slope"),
+    ("hermite", {}, "degree"),
+    ("hermite", {"degree": 0}, "degree"),
+    ("tropical", {"degree": 0}, "degree"),
+    ("pwlu", {"regions": -2}, "regions"),
+    ("pwlu", {"bounds": (1, -1)}, "bounds"),
+    ("pwlu", {"init": "softsign"}, "init"),
+    ("pwlu", {"channels": 0}, "channels"),
 ])
 def test_bad_parameters_raise_suite_error_naming_them(name, params, parameter):
     with pytest.raises(SuiteError) as err:

@@ -368,7 +368,7 @@ _BENCH_COPY_PATHS = ("ratio_to_copy.fwdbwd", "ratio_to_copy.fwd_bwd", "fwdbwd.ra
                      "fwd_bwd.ratio_to_copy", "fwdbwd_ratio_to_copy", "ratio_to_copy_fwdbwd",
                      "ratio_to_copy")
 # Median fwd+bwd time, used to compute the ratio to ReLU when a record carries no ratio.
-_BENCH_TIME_PATHS = ("fwdbwd.median", "fwd_bwd.median", "times.fwdbwd.median", "fwdbwd_median",
+_BENCH_TIME_PATHS = ("fwdbwd.median_s", "fwdbwd.median", "fwd_bwd.median", "times.fwdbwd.median", "fwdbwd_median",
                      "fwdbwd_median_s", "median.fwdbwd")
 BENCH_COLUMNS = ["activation", "impl", "device", "dtype", "shape", "fwdbwd_median",
                  "ratio_to_relu", "ratio_to_copy"]

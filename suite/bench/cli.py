@@ -1,0 +1,64 @@
+"""`python -m suite bench`: kernel throughput of activations (and a CNN training step)."""
+from __future__ import annotations
+
+import argparse
+
+from suite.errors import bad_value
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "bench", help="time activations' forward/backward against copy and ReLU references",
+        description="Time forward, backward and forward+backward of activations; ratios are "
+                    "to a same-bytes copy and to ReLU timed in the same run.",
+    )
+    p.add_argument("--act", action="append", metavar="NAME[:k=v,...]",
+                   help="activation (repeatable), e.g. hermite:degree=8; default: every registered one")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--dtype", default="fp32", help="fp32, bf16 or fp64")
+    p.add_argument("--shape", default="32,100,1000", help="input shape, comma-separated (dim 1 = channels)")
+    p.add_argument("--impl", default="auto", help="auto, reference, fused or all")
+    p.add_argument("--peers", action="store_true", help="also time peer implementations (torchortho, gather PWLU)")
+    p.add_argument("--end-to-end", action="store_true",
+                   help="time a CNN training step per activation (ratio to ReLU) instead of kernels")
+    p.add_argument("--store", default=None, help="store root (default $SUITE_STORE or ./store)")
+    p.add_argument("--no-store", action="store_true", help="print only, write no records")
+    p.add_argument("--quick", action="store_true", help="short measurements (smoke runs, CI)")
+    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    import torch
+    from rich.console import Console
+
+    from suite.bench import run as bench_run
+    from suite.bench.report import print_records
+    from suite.store import Store, default_root, provenance
+
+    if args.threads is not None:
+        if args.threads < 1:
+            raise bad_value("threads", args.threads, "a positive integer")
+        torch.set_num_threads(args.threads)
+    err = Console(stderr=True)
+    if args.end_to_end:
+        from suite.bench import endtoend
+
+        records = endtoend.run(args.act, device=args.device, quick=args.quick)
+        endtoend.print_records(records)
+        key_of = endtoend.record_key
+    else:
+        from suite.bench.harness import record_key as key_of
+
+        records = bench_run.run(args.act, device=args.device, dtype=args.dtype,
+                                shape=bench_run.parse_shape(args.shape), impl=args.impl,
+                                with_peers=args.peers, quick=args.quick,
+                                progress=lambda what: err.print(f"timing {what}", markup=False, style="dim"))
+        print_records(records)
+    if not args.no_store:
+        store = Store(args.store or default_root())
+        prov = provenance()
+        for record in records:
+            store.write("bench", key_of(record), {**record, "provenance": prov})
+        print(f"{len(records)} records written under {store.root}/records/bench")
+    return 0

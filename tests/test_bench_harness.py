@@ -1,0 +1,118 @@
+"""The bench harness on tiny shapes: complete records, same-run ratios, correct saved bytes."""
+import math
+
+import pytest
+import torch
+
+from suite.bench import harness, measure, run
+from suite.bench.subjects import parse_act
+from suite.errors import SuiteError
+from suite.store import Store
+
+SHAPE = (4, 8, 32)
+PASS_FIELDS = {"median_s", "iqr_s", "gbps", "elements_per_s", "ratio_to_copy", "ratio_to_relu"}
+RECORD_FIELDS = {"activation", "act_params", "impl", "device", "dtype", "shape", "numel", "fwd", "bwd",
+                 "fwdbwd", "saved_bytes", "saved_tensors", "input_bytes", "peak_mem_bytes"}
+
+
+def test_quick_run_records_have_every_field_and_same_run_ratios():
+    records = run.run(["relu", "pwlu", "meta_acon"], shape=SHAPE, impl="all", quick=True)
+    kinds = {(r["activation"], r["impl"]) for r in records}
+    assert {("relu", "reference"), ("pwlu", "reference"), ("meta_acon", "reference")} <= kinds
+    # meta_acon cannot be built without channels: it gets the input's dim 1
+    assert all(r["act_params"] == {"channels": SHAPE[1]} for r in records if r["activation"] == "meta_acon")
+    for r in records:
+        assert RECORD_FIELDS <= set(r)
+        assert r["numel"] == math.prod(SHAPE) and r["shape"] == list(SHAPE)
+        assert r["input_bytes"] == math.prod(SHAPE) * 4
+        for name in harness.PASSES:
+            p = r[name]
+            assert PASS_FIELDS <= set(p) and p["median_s"] > 0 and p["iqr_s"] >= 0
+            # ratios are computed from the references timed for this record, not another run
+            assert p["ratio_to_copy"] == pytest.approx(p["median_s"] / r["reference"]["copy"][name]["median_s"])
+            assert p["ratio_to_relu"] == pytest.approx(p["median_s"] / r["reference"]["relu"][name]["median_s"])
+            moved = harness.TENSORS_MOVED[name] * r["numel"] * 4
+            assert p["gbps"] == pytest.approx(moved / p["median_s"] / 1e9)
+            assert p["elements_per_s"] == pytest.approx(r["numel"] / p["median_s"])
+        assert r["peak_mem_bytes"] is None  # CPU
+    # each record got its own reference timings (interleaved, not one set for the run)
+    refs = [r["reference"]["relu"]["fwdbwd"]["median_s"] for r in records]
+    assert len(set(refs)) == len(refs)
+    by = {(r["activation"], r["impl"]): r for r in records}
+    input_bytes = math.prod(SHAPE) * 4
+    assert by["relu", "reference"]["saved_bytes"] == input_bytes
+    # the reference PWLU formula keeps several input-sized temporaries for backward
+    assert by["pwlu", "reference"]["saved_bytes"] > 2 * input_bytes
+    if ("pwlu", "fused") in by:  # the fused kernel keeps about the input only
+        assert by["pwlu", "fused"]["saved_bytes"] <= input_bytes + 1024
+
+
+def test_saved_bytes_known_cases():
+    x = torch.randn(3, 5, 7, requires_grad=True)
+    one = 3 * 5 * 7 * 4
+    # nn.ReLU saves its output only
+    assert measure.saved_tensor_bytes(lambda: torch.nn.ReLU()(x)) == (one, 1)
+    # x * sigmoid(x) in autograd saves x and sigmoid(x): two input-sized storages
+    assert measure.saved_tensor_bytes(lambda: x * torch.sigmoid(x)) == (2 * one, 2)
+    # views of one storage count once
+    assert measure.saved_tensor_bytes(lambda: x * x) == (one, 1)
+    # parameters are not counted: w * x saves x and w, only x is reported
+    w = torch.nn.Parameter(torch.randn(1))
+    assert measure.saved_tensor_bytes(lambda: w * x, exclude=[w]) == (one, 1)
+
+
+def test_cli_stores_records_with_provenance_and_stable_keys(tmp_path):
+    from suite.cli import main
+
+    argv = ["bench", "--act", "hermite:degree=3", "--act", "relu", "--shape", "2,4,8", "--quick",
+            "--threads", "1", "--store", str(tmp_path)]
+    assert main(argv) == 0
+    records, problems = Store(tmp_path).load("bench")
+    assert not problems and len(records) == 2
+    rec = next(r for r in records if r["activation"] == "hermite")
+    assert rec["act_params"] == {"degree": 3} and rec["impl"] in ("fused", "reference")
+    assert rec["provenance"]["versions"]["torch"] == torch.__version__ and rec["kind"] == "bench"
+    assert rec["key"] == harness.record_key(rec) and len(rec["key"]) == 16
+    other = {**rec, "shape": [2, 4, 9]}
+    assert harness.record_key(other) != rec["key"]
+
+
+def test_unknown_activation_exits_2_with_closest_names(capsys):
+    from suite.cli import main
+
+    assert main(["bench", "--act", "hermit", "--quick", "--no-store"]) == 2
+    err = capsys.readouterr().err
+    assert "hermit" in err and "hermite" in err
+
+
+@pytest.mark.parametrize("bad", [{"acts": ["relu"], "impl": "fast"}, {"acts": ["relu"], "dtype": "fp8"},
+                                 {"acts": ["relu"], "impl": "fused"}, {"acts": ["relu"], "device": "tpu"}])
+def test_bad_arguments_are_one_sentence_errors(bad):
+    kwargs = {"shape": SHAPE, "quick": True, **bad}
+    with pytest.raises(SuiteError):
+        run.run(kwargs.pop("acts"), **kwargs)
+
+
+def test_bad_shape_and_act_param():
+    with pytest.raises(SuiteError):
+        run.parse_shape("3,x")
+    with pytest.raises(SuiteError):
+        parse_act("hermite:degree")
+
+
+def test_default_set_is_every_registered_activation_plus_hermite_8():
+    import suite.activations as A
+
+    acts = run.default_acts()
+    assert set(A.ACTIVATIONS.names()) <= set(acts) and "hermite:degree=8" in acts
+    assert parse_act("hermite").params == {"degree": 3}
+
+
+def test_end_to_end_step_ratio_is_from_the_same_run():
+    from suite.bench import endtoend
+
+    tiny = endtoend.Model("tiny", "cnn_small", (1, 8, 8))
+    records = endtoend.run(["pwlu"], batch=8, quick=True, models=(tiny,))
+    (rec,) = records
+    assert rec["activation"] == "pwlu" and rec["step"]["median_s"] > 0
+    assert rec["ratio_to_relu"] == pytest.approx(rec["step"]["median_s"] / rec["relu_step"]["median_s"])
