@@ -16,10 +16,11 @@ import json
 import os
 import platform
 import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
+
+from suite.atomic import atomic_write_text  # noqa: F401  (re-exported for callers)
 
 SCHEMA = "suite.record/1"
 STATUSES = ("done", "failed", "diverged")
@@ -31,22 +32,6 @@ def default_root() -> Path:
 
 def utc_now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write temp file in the same folder, fsync, rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _git(*args: str) -> str | None:
