@@ -21,7 +21,8 @@ from suite.store import Store
 
 # Smoke cells cut to a few steps so each trains in seconds on one core.
 FAST = {"steps": 6, "eval_every": 6, "checkpoint_every": 3}
-SLOW = {"steps": 40, "eval_every": 40, "checkpoint_every": 4}
+# long enough that the SIGKILL below lands mid-run even on an idle machine
+SLOW = {"steps": 600, "eval_every": 600, "checkpoint_every": 4}
 
 
 def _matrix(tmp_path: Path, acts, *, overrides=FAST, act_params="", name="m") -> Path:
