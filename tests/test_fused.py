@@ -5,6 +5,8 @@ itself checked against the papers' formulas elsewhere; here each fused kernel mu
 reproduce it at random inputs and random (not initial) parameters, save no more than
 the input for backward, and actually be the path ``impl="auto"`` takes on the CPU.
 """
+import shutil
+
 import pytest
 import torch
 
@@ -171,3 +173,11 @@ def test_self_check_rejects_a_wrong_kernel_and_keeps_a_right_one():
     torch.testing.assert_close(y, module.reference_forward(x))  # fell back to the reference
     right = self_checked("right-test", fused._KERNELS[("hermite", "cpu")])
     torch.testing.assert_close(right(module, x), module.reference_forward(x))
+
+
+@pytest.mark.skipif(shutil.which("c++") is None or shutil.which("ninja") is None, reason="needs a C++ compiler and ninja")
+def test_pwlu_cpu_extension_builds():
+    """Without this, a failed build would pass unnoticed: the fallback is the reference."""
+    from suite.activations.fused import cpu_pwlu
+
+    assert cpu_pwlu.extension() is not None

@@ -27,14 +27,13 @@ Geometry geometry(const torch::Tensor& x, int64_t channels) {
 }
 
 template <typename scalar_t>
-inline void locate(scalar_t v, scalar_t left, scalar_t width, int64_t regions, int64_t& index, scalar_t& t) {
+inline void locate(scalar_t v, scalar_t left, scalar_t width, scalar_t top, int& index, scalar_t& t) {
   // Same arithmetic as the reference ((x - B_L) / d), so both pick the same region for
-  // inputs within rounding of a region end, where the slope (and dx) jumps.
-  scalar_t u = (v - left) / width;
-  scalar_t f = std::floor(u);
-  if (f < 0) f = 0;
-  if (f > regions - 1) f = regions - 1;
-  index = static_cast<int64_t>(f);
+  // inputs within rounding of a region end, where the slope (and dx) jumps. Branch-free
+  // (min/max, no ifs) so the loops that inline it can be vectorised.
+  const scalar_t u = (v - left) / width;
+  const scalar_t f = std::min(std::max(std::floor(u), scalar_t(0)), top);
+  index = static_cast<int>(f);
   t = u - f;
 }
 
@@ -66,10 +65,8 @@ torch::Tensor pwlu_forward(torch::Tensor x, torch::Tensor heights, torch::Tensor
         const scalar_t h0 = h[0], hn = h[regions], top = static_cast<scalar_t>(regions - 1);
         for (int64_t i = start; i < stop; ++i) {
           const scalar_t v = xp[i];
-          const scalar_t u = (v - L) / width;
-          const scalar_t f = std::min(std::max(std::floor(u), scalar_t(0)), top);
-          const int k = static_cast<int>(f);
-          const scalar_t t = u - f;
+          int k; scalar_t t;
+          locate(v, L, width, top, k, t);
           const scalar_t lo = h[k], hi = h[k + 1];
           scalar_t out = lo + t * (hi - lo);
           out = v < L ? (v - L) * KL + h0 : out;
@@ -120,10 +117,8 @@ std::vector<torch::Tensor> pwlu_backward(torch::Tensor x, torch::Tensor dy, torc
         const int64_t stop = std::min(start + kChunk, (row + 1) * g.inner);
         for (int64_t i = start; i < stop; ++i) {
           const scalar_t v = xp[i], d = gp[i];
-          const scalar_t u = (v - L) / width;
-          const scalar_t f = std::min(std::max(std::floor(u), scalar_t(0)), top);
-          const int k = static_cast<int>(f);
-          const scalar_t t = u - f;
+          int k; scalar_t t;
+          locate(v, L, width, top, k, t);
           const bool left_out = v < L, right_out = v >= R;
           const scalar_t inside = (left_out || right_out) ? scalar_t(0) : scalar_t(1);
           const scalar_t slope = left_out ? KL : (right_out ? KR : (h[k + 1] - h[k]) / width);
