@@ -95,6 +95,21 @@ def hermite_kernel(module, x):
 # (batch, channel) row, so every element of a block shares one channel's parameters and
 # the block's per-bin sums go to partial[row, chunk, :] (N+1 heights, left, right slope).
 @triton.jit
+def _pwlu_locate(x, lo_ptr, hi_ptr, h_ptr, ch, mask, N: tl.constexpr):
+    """Region index i, position t in it, and the two heights around x (shared by both passes)."""
+    left = tl.load(lo_ptr + ch)
+    right = tl.load(hi_ptr + ch)
+    width = (right - left) / N
+    u = (x - left) / width
+    idx = tl.minimum(tl.maximum(tl.floor(u), 0.0), N - 1.0)
+    i = idx.to(tl.int32)
+    hrow = h_ptr + ch * (N + 1)
+    y_lo = tl.load(hrow + i, mask=mask, other=0.0)
+    y_hi = tl.load(hrow + i + 1, mask=mask, other=0.0)
+    return left, right, width, u - idx, i, hrow, y_lo, y_hi
+
+
+@triton.jit
 def _pwlu_fwd(x_ptr, h_ptr, lo_ptr, hi_ptr, kl_ptr, kr_ptr, y_ptr, inner, C,
               PER_CHANNEL: tl.constexpr, N: tl.constexpr, BLOCK: tl.constexpr):
     row = tl.program_id(0)
@@ -102,16 +117,7 @@ def _pwlu_fwd(x_ptr, h_ptr, lo_ptr, hi_ptr, kl_ptr, kr_ptr, y_ptr, inner, C,
     mask = offs < inner
     ch = (row % C) if PER_CHANNEL else 0
     x = tl.load(x_ptr + row * inner + offs, mask=mask, other=0.0).to(tl.float32)
-    left = tl.load(lo_ptr + ch)
-    right = tl.load(hi_ptr + ch)
-    width = (right - left) / N
-    u = (x - left) / width
-    idx = tl.minimum(tl.maximum(tl.floor(u), 0.0), N - 1.0)
-    t = u - idx
-    i = idx.to(tl.int32)
-    hrow = h_ptr + ch * (N + 1)
-    y_lo = tl.load(hrow + i, mask=mask, other=0.0)
-    y_hi = tl.load(hrow + i + 1, mask=mask, other=0.0)
+    left, right, width, t, i, hrow, y_lo, y_hi = _pwlu_locate(x, lo_ptr, hi_ptr, h_ptr, ch, mask, N)
     y = y_lo + t * (y_hi - y_lo)
     y = tl.where(x < left, (x - left) * tl.load(kl_ptr + ch) + tl.load(hrow), y)
     y = tl.where(x >= right, (x - right) * tl.load(kr_ptr + ch) + tl.load(hrow + N), y)
@@ -128,18 +134,9 @@ def _pwlu_bwd(x_ptr, dy_ptr, h_ptr, lo_ptr, hi_ptr, kl_ptr, kr_ptr, dx_ptr, part
     ch = (row % C) if PER_CHANNEL else 0
     x = tl.load(x_ptr + row * inner + offs, mask=mask, other=0.0).to(tl.float32)
     dy = tl.load(dy_ptr + row * inner + offs, mask=mask, other=0.0).to(tl.float32)
-    left = tl.load(lo_ptr + ch)
-    right = tl.load(hi_ptr + ch)
     kl = tl.load(kl_ptr + ch)
     kr = tl.load(kr_ptr + ch)
-    width = (right - left) / N
-    u = (x - left) / width
-    idx = tl.minimum(tl.maximum(tl.floor(u), 0.0), N - 1.0)
-    t = u - idx
-    i = idx.to(tl.int32)
-    hrow = h_ptr + ch * (N + 1)
-    y_lo = tl.load(hrow + i, mask=mask, other=0.0)
-    y_hi = tl.load(hrow + i + 1, mask=mask, other=0.0)
+    left, right, width, t, i, hrow, y_lo, y_hi = _pwlu_locate(x, lo_ptr, hi_ptr, h_ptr, ch, mask, N)
     below = x < left
     above = x >= right
     inside = (~below) & (~above) & mask
