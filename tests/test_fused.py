@@ -181,3 +181,69 @@ def test_pwlu_cpu_extension_builds():
     from suite.activations.fused import cpu_pwlu
 
     assert cpu_pwlu.extension() is not None
+
+
+needs_extension = pytest.mark.skipif(shutil.which("c++") is None or shutil.which("ninja") is None,
+                                     reason="needs a C++ compiler and ninja")
+PWLU_FORMS = [("hinge", 8, None), ("hinge", 16, None), ("hinge", 32, 5), ("hinge", 16, 5),
+              ("scalar", 16, None), ("scalar", 64, 5)]
+
+
+@needs_extension
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("form,regions,channels", PWLU_FORMS, ids=[f"{f}-{r}-{c}" for f, r, c in PWLU_FORMS])
+def test_pwlu_cpu_kernel_forms_match_reference(form, regions, channels, dtype):
+    """Both formulations of the C++ kernel (the dispatch picks one by the number of
+    regions), on inputs that hit every region end exactly, both outer regions and rows
+    whose length is not a multiple of the vector block (the padded tail)."""
+    from suite.activations.fused import cpu_pwlu
+
+    ext = cpu_pwlu.extension()
+    unit = A.create("pwlu", regions=regions, channels=channels, impl="reference").to(dtype)
+    with torch.no_grad():
+        unit.heights.add_(0.3 * torch.randn_like(unit.heights))
+        unit.left_slope.fill_(-0.2)
+        unit.right_slope.fill_(1.3)
+    width = 6.0 / regions  # default bounds (-3, 3)
+    ends = torch.tensor([-3.0 + k * width for k in range(regions + 1)], dtype=dtype)
+    x = torch.randn(3, channels or 4, 77, dtype=dtype) * 2.5
+    x.view(-1)[: ends.numel()] = ends
+    x = x.requires_grad_()
+    dy = torch.randn_like(x)
+    params = [unit.heights, unit.left_slope, unit.right_slope]
+    y_ref = unit(x)
+    g_ref = torch.autograd.grad(y_ref, [x, *params], dy)
+    args = [t.detach() for t in (unit.heights, unit.left_bound, unit.right_bound, unit.left_slope, unit.right_slope)]
+    y = getattr(ext, f"forward_{form}")(x.detach(), *args)
+    grads = getattr(ext, f"backward_{form}")(x.detach(), dy, *args)
+    tol = 1e-5 if dtype == torch.float32 else 1e-12
+    torch.testing.assert_close(y, y_ref, rtol=tol, atol=tol)
+    for name, a, b in zip(["input", "heights", "left_slope", "right_slope"], grads, g_ref):
+        torch.testing.assert_close(a.reshape(b.shape), b, rtol=10 * tol, atol=10 * tol * (1 + b.abs().max().item()),
+                                   msg=lambda m: f"{form} grad {name}: {m}")
+
+
+def test_bf16_pwlu_on_cpu_is_not_labelled_fused():
+    """The CPU kernel takes float32/float64 only: bf16 must run (and be labelled) reference."""
+    from suite.bench.subjects import parse_act, resolve_impls
+
+    sample = torch.randn(2, 3, dtype=torch.bfloat16)
+    assert resolve_impls(parse_act("pwlu"), "auto", sample) == ["reference"]
+    assert resolve_impls(parse_act("pwlu"), "all", sample) == ["reference"]
+    with pytest.raises(SuiteError, match="no fused kernel for cpu bfloat16"):
+        resolve_impls(parse_act("pwlu"), "fused", sample)
+    unit = A.create("pwlu", impl="fused").to(torch.bfloat16)
+    with pytest.raises(SuiteError, match="dtype bfloat16"):
+        unit(sample)
+    assert A.create("pwlu").to(torch.bfloat16)(sample).dtype == torch.bfloat16  # auto falls back
+
+
+def test_fast_cos_sin_of_the_fourier_kernel_against_float64():
+    from suite.activations.fused import cpu
+
+    z = torch.linspace(-100, 100, 200_001)
+    c, s = cpu.fast_cos_sin(z)
+    exact = z.double()
+    assert (c.double() - torch.cos(exact)).abs().max() < 2e-6
+    assert (s.double() - torch.sin(exact)).abs().max() < 2e-6
+    torch.testing.assert_close(cpu.fast_cos(z), c)

@@ -34,7 +34,7 @@ class Activation(nn.Module):
         if self.impl != "reference" and self.kernel_name is not None:
             from suite.activations import fused
 
-            kernel = fused.lookup(self.kernel_name, x, required=self.impl == "fused")
+            kernel = fused.lookup(self.kernel_name, x, required=self.impl == "fused", module=self)
             if kernel is not None:
                 return kernel(self, x)
         return self.reference_forward(x)

@@ -99,7 +99,12 @@ class MetaAcon(Activation):
 class Sqish(Activation):
     """Sqish (Biswas et al., arXiv 2310.09828):
     y = alpha x + (1 - alpha) x / (1 + beta exp(-2 gamma (1 - alpha) x)),
-    learnable alpha (init 0.5) and gamma (init 1), beta fixed at 1 (the paper's default)."""
+    learnable alpha (init 0.5) and gamma (init 1), beta fixed at 1.
+
+    Unverified: the paper's equations were not readable where this was written; the form
+    is that of a public re-implementation (another one puts a square root over the
+    denominator), and the paper may be arXiv 2310.10126 rather than 2310.09828. See
+    baselines/README.md, "Formulas taken from secondary sources"."""
 
     def __init__(self, channels=None, alpha: float = 0.5, gamma: float = 1.0, beta: float = 1.0, inplace=False, impl="auto"):
         super().__init__(inplace, impl)

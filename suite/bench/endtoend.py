@@ -68,15 +68,15 @@ def run(acts=None, *, device="cpu", batch: int = 256, quick: bool = False,
         for spec in specs:
             steps = {"relu": train_step_fn(model, "relu", {}, dev, batch),
                      "act": train_step_fn(model, spec.name, spec.params, dev, batch)}
-            timed = measure.time_interleaved(steps, dev, rounds=3 if quick else 9)
-            relu, t = timed["relu"], timed["act"]
+            timed = measure.time_interleaved(steps, dev, quick, rounds=3 if quick else 9, block_s=0, budget_s=60)
+            relu, t, ratio = timed.timing("relu"), timed.timing("act"), timed.ratio("act", "relu")
             records.append({
                 "status": "done", "benchmark": "train_step", "model": model.label, "arch": model.arch,
                 "arch_kw": model.arch_kw, "input_shape": list(model.input_shape), "batch": batch,
                 "activation": spec.name, "act_params": spec.params, "label": spec.label,
                 "impl": "auto", "device": dev.type, "dtype": "float32",
                 "step": t.as_dict(), "relu_step": relu.as_dict(),
-                "ratio_to_relu": t.median_s / relu.median_s, "quick": quick,
+                "ratio_to_relu": ratio.median_s, "ratio_to_relu_iqr": ratio.iqr_s, "quick": quick,
             })
     return records
 

@@ -5,7 +5,8 @@ forward reads x and writes y (2 tensors), backward reads x and dy and writes dx 
 forward+backward is the sum (5). The bandwidth reference moves exactly those bytes:
 ``out.copy_(x)`` for forward, ``torch.add(x, dy, out=out)`` (2 in, 1 out) for backward
 and both for forward+backward, so ``ratio_to_copy`` = 1.0 means memory speed. The ReLU
-reference is ``nn.ReLU`` with autograd, the baseline every table compares to.
+reference is ``nn.ReLU`` with autograd, the baseline every table compares to. Subject, copy
+and ReLU are timed in alternation, and each ratio is the median of per-round ratios.
 """
 from __future__ import annotations
 
@@ -21,7 +22,6 @@ from suite.bench.subjects import Subject
 
 PASSES = ("fwd", "bwd", "fwdbwd")
 TENSORS_MOVED = {"fwd": 2, "bwd": 3, "fwdbwd": 5}
-References = dict[str, dict[str, measure.Timing]]  # {"copy": {pass: Timing}, "relu": {...}}
 
 
 @dataclass
@@ -71,11 +71,6 @@ def pass_functions(module: torch.nn.Module, work: Workload) -> dict[str, Callabl
     return {"fwd": fwd, "bwd": bwd, "fwdbwd": fwdbwd}
 
 
-def time_module(module: torch.nn.Module, work: Workload) -> dict[str, measure.Timing]:
-    fns = pass_functions(module, work)
-    return {name: measure.time_it(fns[name], work.device, work.quick) for name in PASSES}
-
-
 def copy_functions(work: Workload) -> dict[str, Callable[[], object]]:
     """The bandwidth reference: the same bytes as each pass, with no math."""
     x, dy = work.x, work.dy
@@ -95,14 +90,14 @@ def copy_functions(work: Workload) -> dict[str, Callable[[], object]]:
     return {"fwd": fwd, "bwd": bwd, "fwdbwd": fwdbwd}
 
 
-def time_references(work: Workload) -> References:
-    """Copy and ReLU timings; measured right before each subject so its ratios compare
-    timings taken under the same machine load."""
+def time_subject(module: torch.nn.Module, work: Workload) -> dict[str, measure.Interleaved]:
+    """Per pass, the subject timed in alternation with the copy and ReLU references."""
+    subject = pass_functions(module, work)
     copy = copy_functions(work)
-    return {
-        "copy": {name: measure.time_it(copy[name], work.device, work.quick) for name in PASSES},
-        "relu": time_module(torch.nn.ReLU(), work),
-    }
+    relu = pass_functions(torch.nn.ReLU(), work)
+    return {name: measure.time_interleaved({"subject": subject[name], "copy": copy[name], "relu": relu[name]},
+                                           work.device, work.quick)
+            for name in PASSES}
 
 
 def saved_bytes(module: torch.nn.Module, work: Workload) -> tuple[int, int]:
@@ -111,18 +106,21 @@ def saved_bytes(module: torch.nn.Module, work: Workload) -> tuple[int, int]:
     return measure.saved_tensor_bytes(lambda: module(x), exclude=list(module.parameters()))
 
 
-def pass_record(timing: measure.Timing, pass_name: str, work: Workload, refs: References) -> dict:
+def pass_record(timed: measure.Interleaved, pass_name: str, work: Workload) -> dict:
+    timing = timed.timing("subject")
+    to_copy, to_relu = timed.ratio("subject", "copy"), timed.ratio("subject", "relu")
     return {
         **timing.as_dict(),
         "elements_per_s": work.numel / timing.median_s,
         "gbps": work.bytes_moved(pass_name) / timing.median_s / 1e9,
-        "ratio_to_copy": timing.median_s / refs["copy"][pass_name].median_s,
-        "ratio_to_relu": timing.median_s / refs["relu"][pass_name].median_s,
+        "ratio_to_copy": to_copy.median_s, "ratio_to_copy_iqr": to_copy.iqr_s,
+        "ratio_to_relu": to_relu.median_s, "ratio_to_relu_iqr": to_relu.iqr_s,
+        "samples_s": timed.samples,  # per-call time in each round: subject, copy, relu
     }
 
 
-def make_record(subject: Subject, work: Workload, timings: dict[str, measure.Timing], refs: References) -> dict:
-    """One store record: per-pass medians/IQRs, throughput, GB/s and the same-run ratios."""
+def make_record(subject: Subject, work: Workload, timed: dict[str, measure.Interleaved]) -> dict:
+    """One store record: per-pass medians/IQRs, throughput, GB/s and the same-round ratios."""
     saved, saved_count = saved_bytes(subject.module, work)
     fns = pass_functions(subject.module, work)
     return {
@@ -135,8 +133,8 @@ def make_record(subject: Subject, work: Workload, timings: dict[str, measure.Tim
         "dtype": str(work.dtype).removeprefix("torch."),
         "shape": list(work.shape),
         "numel": work.numel,
-        **{name: pass_record(timings[name], name, work, refs) for name in PASSES},
-        "reference": {ref: {n: t.as_dict() for n, t in by_pass.items()} for ref, by_pass in refs.items()},
+        **{name: pass_record(timed[name], name, work) for name in PASSES},
+        "reference": {ref: {name: timed[name].timing(ref).as_dict() for name in PASSES} for ref in ("copy", "relu")},
         "saved_bytes": saved,
         "saved_tensors": saved_count,
         "input_bytes": work.input_bytes,

@@ -1,9 +1,10 @@
 """Measurement primitives: timing, bytes saved for backward, peak memory.
 
-Every kernel timing goes through ``torch.utils.benchmark.Timer`` (warm-up, then blocks
-of runs for a fixed time; median and interquartile range are reported). Slow functions
-(training steps) are timed in alternation instead. Only ratios between timings of the
-same run are meaningful on a shared machine.
+Every timing goes through ``torch.utils.benchmark.Timer`` (warm-up, then blocks of calls;
+median and interquartile range are reported). Functions that are compared (a kernel, the
+copy moving its bytes and ReLU; or two training steps) are timed in alternation, round by
+round, and their ratio is the median of the per-round ratios: on a shared machine only
+ratios taken that way are meaningful, and they are what the suite reports.
 """
 from __future__ import annotations
 
@@ -39,38 +40,61 @@ def _timing(times: list[float]) -> Timing:
     return Timing(median_s=median, iqr_s=q3 - q1, runs=len(times))
 
 
+@dataclass(frozen=True)
+class Interleaved:
+    """Per-call times of several functions, one sample per function per round."""
+
+    samples: dict[str, list[float]]
+
+    def timing(self, name: str) -> Timing:
+        return _timing(self.samples[name])
+
+    def ratio(self, name: str, reference: str) -> Timing:
+        """Median and IQR over rounds of name's time / reference's time in the same round:
+        a burst of load hits both sides of each quotient alike."""
+        return _timing([a / b for a, b in zip(self.samples[name], self.samples[reference])])
+
+
+def time_interleaved(fns: dict[str, Callable[[], object]], device: torch.device, quick: bool = False,
+                     rounds: int | None = None, block_s: float | None = None,
+                     budget_s: float | None = None) -> Interleaved:
+    """Time several functions in alternation: in each round, a block of calls of each
+    (``torch.utils.benchmark.Timer.timeit``, which synchronises CUDA), in an order that
+    rotates from round to round. Ratios between them are then taken round by round.
+
+    First every function runs for a warm-up (which also triggers torch.compile and C++
+    builds, and faults in fresh memory), then a block size is chosen per function so a
+    block lasts about ``block_s``. ``rounds`` (default 15, quick 3) is cut down, to no fewer
+    than 3, when the rounds would take more than ``budget_s`` (a slow peer takes seconds
+    a call)."""
+    block_s = block_s if block_s is not None else (0.002 if quick else 0.02)
+    budget_s = budget_s if budget_s is not None else (0.2 if quick else 2.0)
+    rounds = rounds if rounds is not None else (3 if quick else 15)
+    warmup_s = 0.01 if quick else 0.2
+    timers = {name: benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
+              for name, fn in fns.items()}
+    per_call = {}
+    for name, fn in fns.items():
+        calls, start = 0, time.perf_counter()
+        while calls < 2 or (time.perf_counter() - start < warmup_s and calls < 1000):
+            fn()
+            _sync(device)
+            calls += 1
+        per_call[name] = timers[name].timeit(1).mean  # one clean call after the warm-up
+    number = {name: max(1, round(block_s / t)) for name, t in per_call.items()}
+    round_s = sum(number[name] * per_call[name] for name in fns)
+    rounds = max(3, min(rounds, int(budget_s / round_s))) if round_s > 0 else rounds
+    names = list(fns)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            samples[name].append(timers[name].timeit(number[name]).mean)
+    return Interleaved(samples)
+
+
 def time_it(fn: Callable[[], object], device: torch.device, quick: bool = False) -> Timing:
-    """Median and IQR of ``fn()``; warm-up first (it also triggers torch.compile).
-
-    ``blocked_autorange`` with a fixed time budget keeps a full run predictable on a loaded
-    machine (``adaptive_autorange`` can spin to its maximum when load fluctuates); a
-    function slower than the budget is run again until there are ``MIN_RUNS`` samples."""
-    for _ in range(2 if quick else 3):
-        fn()
-    _sync(device)
-    timer = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
-    times = list(timer.blocked_autorange(min_run_time=0.02 if quick else 0.5).times)
-    while len(times) < (3 if quick else MIN_RUNS):
-        times.extend(timer.timeit(number=1).times)
-    return _timing(times)
-
-
-def time_interleaved(fns: dict[str, Callable[[], object]], device: torch.device,
-                     rounds: int = MIN_RUNS, warmup: int = 2) -> dict[str, Timing]:
-    """Time several slow functions in alternation (a, b, a, b, ...), one call each per
-    round, so a burst of load on a shared machine hits all of them alike."""
-    for _ in range(warmup):
-        for fn in fns.values():
-            fn()
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            _sync(device)
-            start = time.perf_counter()
-            fn()
-            _sync(device)
-            times[name].append(time.perf_counter() - start)
-    return {name: _timing(t) for name, t in times.items()}
+    """Median and IQR of ``fn()`` timed on its own (see ``time_interleaved`` for ratios)."""
+    return time_interleaved({"fn": fn}, device, quick).timing("fn")
 
 
 def saved_tensor_bytes(run_forward: Callable[[], torch.Tensor],

@@ -68,8 +68,8 @@ def run(acts: Iterable[str] | None = None, *, device="cpu", dtype="fp32", shape=
         progress: Callable[[str], None] | None = None) -> list[dict]:
     """Benchmark every activation spec; returns the records (not yet stored).
 
-    The references are timed again right before each subject, so a subject's ratios
-    come from timings taken a few seconds apart under the same machine load."""
+    Each subject is timed in alternation with its references (copy, ReLU), so its ratios
+    come from timings taken milliseconds apart under the same machine load."""
     shape = tuple(shape)
     specs = [with_channels(parse_act(a), shape) for a in (acts or default_acts())]
     work = harness.Workload(shape, parse_device(device) if isinstance(device, str) else device,
@@ -78,7 +78,5 @@ def run(acts: Iterable[str] | None = None, *, device="cpu", dtype="fp32", shape=
     for subject in subjects(specs, impl, work, with_peers):
         if progress:
             progress(f"{subject.spec.label} [{subject.impl}]")
-        refs = harness.time_references(work)
-        timings = harness.time_module(subject.module, work)
-        records.append(harness.make_record(subject, work, timings, refs))
+        records.append(harness.make_record(subject, work, harness.time_subject(subject.module, work)))
     return records

@@ -62,17 +62,21 @@ class Subject:
 
 
 def resolve_impls(spec: ActSpec, requested: str, sample: torch.Tensor) -> list[str]:
-    """The concrete impls to run for ``requested`` ("all": reference and, if any, fused)."""
+    """The concrete impls to run for ``requested`` ("all": reference and, if any, fused).
+
+    "fused" only where a kernel handles this very input (device, dtype, sizes): bf16 PWLU
+    on the CPU, say, runs its reference and is labelled so."""
     if requested not in IMPL_CHOICES:
         raise bad_value("impl", requested, ", ".join(IMPL_CHOICES))
-    module = A.create(spec.name, **spec.params)
+    module = A.create(spec.name, **spec.params).to(sample.device)
     kernel_name = getattr(module, "kernel_name", None)
-    has_fused = kernel_name is not None and fused.lookup(kernel_name, sample) is not None
+    has_fused = kernel_name is not None and fused.lookup(kernel_name, sample, module=module) is not None
     if requested == "auto":
         return ["fused" if has_fused else "reference"]
     if requested == "fused" and not has_fused:
         raise SuiteError(
-            f"activation {spec.name!r} has no fused kernel for device {sample.device.type!r}; "
+            f"activation {spec.name!r} has no fused kernel for {sample.device.type} {str(sample.dtype).removeprefix('torch.')} "
+            "inputs; "
             "use --impl auto, reference or all."
         )
     if requested == "all":

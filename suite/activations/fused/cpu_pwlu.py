@@ -73,9 +73,19 @@ class PWLUFunction(torch.autograd.Function):
         return dx, dh, None, None, dkl, dkr
 
 
-@register_kernel("pwlu", "cpu")
+def supports(module, x) -> str | None:
+    if x.dtype not in (torch.float32, torch.float64):
+        return f"dtype {str(x.dtype).removeprefix('torch.')} (the CPU kernel takes float32 and float64)"
+    if module.regions > MAX_REGIONS:
+        return f"{module.regions} regions (the CPU kernel takes at most {MAX_REGIONS})"
+    if extension() is None:
+        return "the C++ extension could not be built (see the warning above)"
+    return None
+
+
+@register_kernel("pwlu", "cpu", supports=supports)
 def pwlu_kernel(module, x):
-    if x.dtype not in (torch.float32, torch.float64) or module.regions > MAX_REGIONS or extension() is None:
+    if supports(module, x) is not None:
         return module.reference_forward(x)
     if module.channels is not None and (x.dim() < 2 or x.shape[1] != module.channels):
         return module.reference_forward(x)  # raises the standard channel-mismatch error
