@@ -26,6 +26,12 @@ CASES = [
     ("acon_c", {"channels": 3}),
     ("apalu", {}),
     ("pau", {}),
+    ("tropical_rational", {"degree": 4}),
+    ("prelu", {}),
+    ("prelu", {"channels": 3}),
+    ("sqish", {}),
+    ("meta_acon", {"channels": 3}),
+    ("sqish", {"channels": 3, "beta": 2.0}),
 ]
 
 

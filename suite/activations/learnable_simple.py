@@ -21,6 +21,8 @@ def _full(channels, value) -> nn.Parameter:
 class PReLU(Activation):
     """He et al. 2015: y = max(0, x) + a * min(0, x); ``weight`` = a, init 0.25."""
 
+    kernel_name = "prelu"
+
     def __init__(self, channels=None, init: float = 0.25, inplace=False, impl="auto"):
         super().__init__(inplace, impl)
         self.channels = check_channels(channels)
@@ -74,6 +76,8 @@ class MetaAcon(Activation):
     channel, a switch learned from the input (channel-wise design of the paper, without
     the BN between the two 1x1 convolutions)."""
 
+    kernel_name = "meta_acon"
+
     def __init__(self, channels=None, reduction: int = 16, min_width: int = 16, inplace=False, impl="auto"):
         super().__init__(inplace, impl)
         if channels is None:
@@ -86,14 +90,17 @@ class MetaAcon(Activation):
         self.fc1 = nn.Conv2d(channels, width, 1)
         self.fc2 = nn.Conv2d(width, channels, 1)
 
-    def reference_forward(self, x):
+    def switch(self, x):
+        """beta, shaped [N, C, 1, ...] to broadcast over x."""
         if x.dim() < 2 or x.shape[1] != self.channels:
             along_channels(self.p1, x)  # raises the standard channel-mismatch error
         spatial = tuple(range(2, x.dim()))
         pooled = x.mean(dim=spatial, keepdim=True) if spatial else x[..., None]
         pooled = pooled.reshape(x.shape[0], self.channels, 1, 1)
-        beta = torch.sigmoid(self.fc2(self.fc1(pooled))).reshape(x.shape[0], self.channels, *([1] * len(spatial)))
-        return acon(x, along_channels(self.p1, x), along_channels(self.p2, x), beta)
+        return torch.sigmoid(self.fc2(self.fc1(pooled))).reshape(x.shape[0], self.channels, *([1] * len(spatial)))
+
+    def reference_forward(self, x):
+        return acon(x, along_channels(self.p1, x), along_channels(self.p2, x), self.switch(x))
 
 
 class Sqish(Activation):
@@ -105,6 +112,8 @@ class Sqish(Activation):
     is that of a public re-implementation (another one puts a square root over the
     denominator), and the paper may be arXiv 2310.10126 rather than 2310.09828. See
     baselines/README.md, "Formulas taken from secondary sources"."""
+
+    kernel_name = "sqish"
 
     def __init__(self, channels=None, alpha: float = 0.5, gamma: float = 1.0, beta: float = 1.0, inplace=False, impl="auto"):
         super().__init__(inplace, impl)

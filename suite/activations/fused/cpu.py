@@ -133,28 +133,50 @@ def swish_beta_kernel(module, x):
     return apply(swish_beta_forward, swish_beta_backward, x, module.beta)
 
 
-# --- ACON-C: y = (p1-p2) x sigmoid(beta (p1-p2) x) + p2 x ---
-def acon_forward(x, p1, p2, beta):
-    dp = per_channel(p1 - p2, x)
-    return dp * x * torch.sigmoid(per_channel(beta, x) * dp * x) + per_channel(p2, x) * x
+# --- ACON-C: y = (p1-p2) x sigmoid(beta (p1-p2) x) + p2 x; Meta-ACON: beta per sample ---
+def _acon(x, dp, beta, p2):
+    return dp * x * torch.sigmoid(beta * dp * x) + p2 * x
 
 
-def acon_backward(x, dy, p1, p2, beta):
-    dp, b = per_channel(p1 - p2, x), per_channel(beta, x)
-    z = b * dp * x
+def _acon_gradient_terms(x, dy, dp, beta, p2):
+    """Element-wise dx and the terms whose sums are the gradients of p1, p2 and beta."""
+    z = beta * dp * x
     s = torch.sigmoid(z)
     ds = s * (1 - s)
     d_dp = x * (s + z * ds)  # d/d(p1-p2) of the gated term
-    dx = dy * (dp * (s + z * ds) + per_channel(p2, x))
-    g_p1 = reduce_like(dy * d_dp, p1)
-    g_p2 = reduce_like(dy * (x - d_dp), p2)
-    g_beta = reduce_like(dy * (dp * x) ** 2 * ds, beta)
-    return dx, g_p1, g_p2, g_beta
+    dx = dy * (dp * (s + z * ds) + p2)
+    return dx, dy * d_dp, dy * (x - d_dp), dy * (dp * x) ** 2 * ds
+
+
+def acon_forward(x, p1, p2, beta):
+    return _acon(x, per_channel(p1 - p2, x), per_channel(beta, x), per_channel(p2, x))
+
+
+def acon_backward(x, dy, p1, p2, beta):
+    dx, t1, t2, tb = _acon_gradient_terms(x, dy, per_channel(p1 - p2, x), per_channel(beta, x), per_channel(p2, x))
+    return dx, reduce_like(t1, p1), reduce_like(t2, p2), reduce_like(tb, beta)
 
 
 @register_kernel("acon_c", "cpu")
 def acon_kernel(module, x):
     return apply(acon_forward, acon_backward, x, module.p1, module.p2, module.beta)
+
+
+def meta_acon_forward(x, p1, p2, beta):  # beta: [N, C, 1, ...], already broadcastable
+    return _acon(x, per_channel(p1 - p2, x), beta, per_channel(p2, x))
+
+
+def meta_acon_backward(x, dy, p1, p2, beta):
+    dx, t1, t2, tb = _acon_gradient_terms(x, dy, per_channel(p1 - p2, x), beta, per_channel(p2, x))
+    spatial = tuple(range(2, x.dim()))
+    return dx, reduce_like(t1, p1), reduce_like(t2, p2), tb.sum(spatial, keepdim=True) if spatial else tb
+
+
+@register_kernel("meta_acon", "cpu")
+def meta_acon_kernel(module, x):
+    # The switch (pooling and two 1x1 convolutions) stays in autograd: it is small, and
+    # its gradient arrives through the beta gradient the fused backward returns.
+    return apply(meta_acon_forward, meta_acon_backward, x, module.p1, module.p2, module.switch(x))
 
 
 # --- APALU: a (x + x sigmoid(1.702 x)) for x >= 0, b (exp(x) - 1) below ---
@@ -273,6 +295,82 @@ def tropical_backward(x, dy, c):
 @register_kernel("tropical", "cpu")
 def tropical_kernel(module, x):
     return apply(tropical_forward, tropical_backward, x, module.coefficients)
+
+
+# --- Tropical rational: y = max_k (p_k x + c_k) - max_k (q_k x + d_k) ---
+def _tropical_max(x, slopes, offsets):
+    """max_k (slopes_k x + offsets_k) and the index k of the first maximum."""
+    best = slopes[0] * x + offsets[0]
+    arg = torch.zeros_like(x)
+    for k in range(1, slopes.shape[0]):
+        line = slopes[k] * x + offsets[k]
+        take = line > best
+        best = torch.where(take, line, best)
+        arg = torch.where(take, float(k), arg)
+    return best, arg
+
+
+def tropical_rational_forward(x, pn, cn, pd, cd):
+    return _tropical_max(x, pn, cn)[0] - _tropical_max(x, pd, cd)[0]
+
+
+def tropical_rational_backward(x, dy, pn, cn, pd, cd):
+    _, a = _tropical_max(x, pn, cn)
+    _, b = _tropical_max(x, pd, cd)
+    dx = torch.zeros_like(x)
+    g_pn, g_cn, g_pd, g_cd = [], [], [], []
+    for k in range(pn.shape[0]):
+        on_num, on_den = a == k, b == k
+        dx = dx + torch.where(on_num, pn[k], 0.0) - torch.where(on_den, pd[k], 0.0)
+        g_cn.append(torch.where(on_num, dy, 0.0).sum())
+        g_pn.append(torch.where(on_num, dy * x, 0.0).sum())
+        g_cd.append(-torch.where(on_den, dy, 0.0).sum())
+        g_pd.append(-torch.where(on_den, dy * x, 0.0).sum())
+    return dy * dx, torch.stack(g_pn), torch.stack(g_cn), torch.stack(g_pd), torch.stack(g_cd)
+
+
+@register_kernel("tropical_rational", "cpu")
+def tropical_rational_kernel(module, x):
+    return apply(tropical_rational_forward, tropical_rational_backward, x,
+                 module.powers_num, module.coefficients_num, module.powers_denom, module.coefficients_denom)
+
+
+# --- PReLU: y = max(0, x) + a min(0, x) ---
+def prelu_forward(x, a):
+    return torch.where(x > 0, x, per_channel(a, x) * x)
+
+
+def prelu_backward(x, dy, a):
+    # clamp's subgradient, as the reference: at x = 0 both pieces pass (1 + a)
+    slope = (x >= 0).to(x.dtype) + per_channel(a, x) * (x <= 0).to(x.dtype)
+    return dy * slope, reduce_like(dy * torch.clamp(x, max=0), a)
+
+
+@register_kernel("prelu", "cpu")
+def prelu_kernel(module, x):
+    return apply(prelu_forward, prelu_backward, x, module.weight)
+
+
+# --- Sqish: y = alpha x + (1 - alpha) x sigmoid(2 gamma (1 - alpha) x - log beta) ---
+def sqish_forward(x, alpha, gamma, log_beta):
+    a, g = per_channel(alpha, x), per_channel(gamma, x)
+    return a * x + (1 - a) * x * torch.sigmoid(2 * g * (1 - a) * x - log_beta)
+
+
+def sqish_backward(x, dy, alpha, gamma, log_beta):
+    a, g = per_channel(alpha, x), per_channel(gamma, x)
+    s = torch.sigmoid(2 * g * (1 - a) * x - log_beta)
+    ds = s * (1 - s)  # d sigmoid / dz
+    dx = a + (1 - a) * (s + x * ds * 2 * g * (1 - a))
+    d_alpha = x - x * s - (1 - a) * x * ds * 2 * g * x
+    d_gamma = (1 - a) * x * ds * 2 * (1 - a) * x
+    return dy * dx, reduce_like(dy * d_alpha, alpha), reduce_like(dy * d_gamma, gamma), torch.zeros_like(log_beta)
+
+
+@register_kernel("sqish", "cpu")
+def sqish_kernel(module, x):
+    log_beta = torch.full((1,), math.log(module.beta), dtype=x.dtype, device=x.device)
+    return apply(sqish_forward, sqish_backward, x, module.alpha, module.gamma, log_beta)
 
 
 # --- PAU (version B): y = P(x) / (1 + |x B(x)|) ---
