@@ -23,6 +23,10 @@
 #include <ATen/Parallel.h>
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
 #include <vector>
 
 namespace {
@@ -77,6 +81,29 @@ template <typename V> inline V vmax(V a, V b) { return a > b ? a : b; }
 
 template <typename T> inline Vec<T> load(const T* p) { Vec<T> v; std::memcpy(&v, p, sizeof v); return v; }
 template <typename T> inline void store(T* p, Vec<T> v) { std::memcpy(p, &v, sizeof v); }
+#if defined(__AVX__)
+// A 16-entry table looked up for 8 floats at once without AVX2's gathers: vpermilps picks
+// within each 128-bit half by the low 2 bits of the index, from four 4-entry slices of
+// the table (each copied into both halves); bits 2 and 3 of the index pick the slice.
+// About 12 instructions against 30 for compare-and-select over 16 regions.
+constexpr int kTableRegions = 16;
+
+struct Table16 {
+  __m256 slice[4];
+  Table16() = default;
+  explicit Table16(const float* t) {  // t: 16 entries
+    for (int s = 0; s < 4; ++s)
+      slice[s] = _mm256_setr_ps(t[4 * s], t[4 * s + 1], t[4 * s + 2], t[4 * s + 3], t[4 * s], t[4 * s + 1],
+                                t[4 * s + 2], t[4 * s + 3]);
+  }
+  __m256 operator()(__m256i index, __m256 bit2, __m256 bit3) const {
+    const __m256 low = _mm256_blendv_ps(_mm256_permutevar_ps(slice[0], index), _mm256_permutevar_ps(slice[1], index), bit2);
+    const __m256 high = _mm256_blendv_ps(_mm256_permutevar_ps(slice[2], index), _mm256_permutevar_ps(slice[3], index), bit2);
+    return _mm256_blendv_ps(low, high, bit3);
+  }
+};
+#endif
+
 // One channel's constants, as vectors where the inner loop needs them.
 template <typename T>
 struct Unit {
@@ -85,29 +112,59 @@ struct Unit {
   T steps[kHingeMaxRegions];      // D_j = Y_{j+1} - Y_j
   T base[kHingeMaxRegions];       // Y_j - j D_j: the line of region j is base_j + u D_j
   T level[kHingeMaxRegions + 1];  // j, the region ends in u
+#if defined(__AVX__)
+  Table16 base_table, step_table;  // base and steps for region_lines' lookup (float only)
+#endif
   Unit(const T* h, int regions_, T L, T R, T KL, T KR)
-      : regions(regions_), left(L), right(R), width((R - L) / regions_), kl(KL), kr(KR), h0(h[0]), hn(h[regions_]) {
+      : regions(regions_), left(L), right(R), width((R - L) / regions_), kl(KL), kr(KR), h0(h[0]), hn(h[regions_]),
+        steps{}, base{} {
     for (int j = 0; j < regions; ++j) {
       steps[j] = h[j + 1] - h[j];
       base[j] = h[j] - j * steps[j];
     }
     for (int j = 0; j <= regions; ++j) level[j] = static_cast<T>(j);
+#if defined(__AVX__)
+    base_table = table(base);
+    step_table = table(steps);
+#endif
   }
+#if defined(__AVX__)
+  static Table16 table(const T* values) {  // the first 16 values as floats (unused for double)
+    float t[16];
+    for (int j = 0; j < 16; ++j) t[j] = static_cast<float>(values[j]);
+    return Table16(t);
+  }
+#endif
 };
+
 
 // Blocks of U vectors go through the region loop together: each vector's running values
 // are chains of N dependent steps, and U independent chains keep the FP units busy.
 //
-// Forward: the region k = clamp(floor(u), 0, N-1) is found by one compare per region end
-// (u >= j), which selects Y_k - k D_k and D_k; inside, y = (Y_k - k D_k) + u D_k.
+// region_lines: for each lane, the line base_k + u D_k of its region
+// k = clamp(floor(u), 0, N-1) (base_k = Y_k - k D_k). Generic: one compare per region end
+// (u >= j) selects base_j and D_j. float with AVX and at most 16 regions: two table lookups.
 template <int U, typename T>
-inline void hinge_value(const Unit<T>& p, const T* xp, T* yp) {
+inline void region_lines(const Unit<T>& p, const Vec<T>* u, Vec<T>* base, Vec<T>* slope) {
   using V = Vec<T>;
-  constexpr int W = kVecLanes<T>;
-  const V L = splat(p.left), width = splat(p.width);
-  V u[U], base[U], slope[U];
+#if defined(__AVX__)
+  if constexpr (std::is_same_v<T, float>) {
+    if (p.regions <= kTableRegions) {
+      const __m256 zero = _mm256_setzero_ps(), top = _mm256_set1_ps(static_cast<float>(p.regions - 1));
+      const __m256 eight = _mm256_set1_ps(8.f), four = _mm256_set1_ps(4.f);
+      for (int v = 0; v < U; ++v) {
+        const __m256 k = _mm256_min_ps(_mm256_max_ps(_mm256_floor_ps((__m256)u[v]), zero), top);
+        const __m256 bit3 = _mm256_cmp_ps(k, eight, _CMP_GE_OQ);
+        const __m256 bit2 = _mm256_cmp_ps(_mm256_sub_ps(k, _mm256_and_ps(bit3, eight)), four, _CMP_GE_OQ);
+        const __m256i index = _mm256_cvttps_epi32(k);
+        base[v] = (V)p.base_table(index, bit2, bit3);
+        slope[v] = (V)p.step_table(index, bit2, bit3);
+      }
+      return;
+    }
+  }
+#endif
   for (int v = 0; v < U; ++v) {
-    u[v] = (load(xp + v * W) - L) / width;
     base[v] = splat(p.base[0]);
     slope[v] = splat(p.steps[0]);
   }
@@ -119,6 +176,16 @@ inline void hinge_value(const Unit<T>& p, const T* xp, T* yp) {
       slope[v] = reached ? d : slope[v];
     }
   }
+}
+
+template <int U, typename T>
+inline void hinge_value(const Unit<T>& p, const T* xp, T* yp) {
+  using V = Vec<T>;
+  constexpr int W = kVecLanes<T>;
+  const V L = splat(p.left), width = splat(p.width);
+  V u[U], base[U], slope[U];
+  for (int v = 0; v < U; ++v) u[v] = (load(xp + v * W) - L) / width;
+  region_lines<U>(p, u, base, slope);
   const V R = splat(p.right);
   for (int v = 0; v < U; ++v) {
     const V x = load(xp + v * W);
@@ -138,22 +205,19 @@ inline void hinge_grad(const Unit<T>& p, const T* xp, const T* gp, T* dxp, Vec<T
   using V = Vec<T>;
   constexpr int W = kVecLanes<T>;
   const V zero{}, one = splat<T>(1), L = splat(p.left), width = splat(p.width);
-  V dy[U], u[U], slope[U];
-  V a = acc[0];
+  V dy[U], u[U], base[U], slope[U];
   for (int v = 0; v < U; ++v) {
     dy[v] = load(gp + v * W);
     u[v] = (load(xp + v * W) - L) / width;
-    slope[v] = splat(p.steps[0]);
-    a += dy[v] * vmin(vmax(u[v], zero), one);
   }
+  region_lines<U>(p, u, base, slope);  // the slope D_k (base unused: the compiler drops it)
+  V a = acc[0];
+  for (int v = 0; v < U; ++v) a += dy[v] * vmin(vmax(u[v], zero), one);
   acc[0] = a;
   for (int j = 1; j < p.regions; ++j) {
-    const V level = splat(p.level[j]), next = splat(p.level[j + 1]), d = splat(p.steps[j]);
+    const V level = splat(p.level[j]), next = splat(p.level[j + 1]);
     a = acc[j];
-    for (int v = 0; v < U; ++v) {
-      slope[v] = u[v] >= level ? d : slope[v];
-      a += dy[v] * vmin(vmax(u[v], level), next);
-    }
+    for (int v = 0; v < U; ++v) a += dy[v] * vmin(vmax(u[v], level), next);
     acc[j] = a;
   }
   const V R = splat(p.right), KL = splat(p.kl), KR = splat(p.kr);
