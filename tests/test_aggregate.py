@@ -271,3 +271,26 @@ def test_bench_ratios_read_or_computed_from_times(tmp_path):
     assert speed.loc["pwlu", "cpu"] == pytest.approx(1.5)  # the fastest implementation
     assert speed.loc["relu", "cpu"] == pytest.approx(1.0)
     assert bench.set_index("impl").loc["reference"].query("activation == 'pwlu'")["ratio_to_relu"].item() == pytest.approx(3.5)
+
+
+def test_speed_columns_match_trained_parameters_and_keep_benchmarks_apart(tmp_path):
+    """hermite trained at degree 3 gets degree 3's kernel ratio (not degree 8's, not the
+    faster-looking end-to-end step ratio, not a peer's); the step ratio has its own column."""
+    store = Store(tmp_path / "store")
+    common = {"device": "cpu", "dtype": "float32", "shape": [4096]}
+    kernel = lambda act, params, impl, ratio: {"activation": act, "act_params": params, "impl": impl, **common,
+                                               "fwdbwd": {"ratio_to_relu": ratio}}
+    store.write("bench", "h3", kernel("hermite", {"degree": 3}, "fused", 1.4))
+    store.write("bench", "h8", kernel("hermite", {"degree": 8}, "fused", 2.8))
+    store.write("bench", "h3p", kernel("hermite", {"degree": 3}, "peer:torchortho", 0.5))  # a peer never counts
+    store.write("bench", "e2e", {"benchmark": "train_step", "model": "resnet_tiny", "activation": "hermite",
+                                 "act_params": {"degree": 3}, "device": "cpu", "ratio_to_relu": 1.1})
+    store.write("bench", "e2e8", {"benchmark": "train_step", "model": "resnet_tiny", "activation": "hermite",
+                                  "act_params": {"degree": 8}, "device": "cpu", "ratio_to_relu": 1.9})
+    bench, problems = aggregate.load_bench(store)
+    assert not problems
+    trained = {"hermite": aggregate.params_key({"degree": 3})}
+    assert aggregate.kernel_speed(bench, trained).loc["hermite", "cpu"] == pytest.approx(1.4)
+    assert aggregate.train_step_speed(bench, trained).loc["hermite", "cpu"] == pytest.approx(1.1)
+    assert aggregate.kernel_speed(bench, {"hermite": aggregate.params_key({"degree": 5})}).empty  # not benched
+    assert aggregate.kernel_speed(bench).loc["hermite", "cpu"] == pytest.approx(1.4)  # fastest own impl, no peer

@@ -14,6 +14,9 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--act", action="append", metavar="NAME[:k=v,...]",
                    help="activation (repeatable), e.g. hermite:degree=8; default: every registered one")
+    p.add_argument("--matrix", default=None, metavar="NAME",
+                   help="time the activations of this matrix with its parameters (what its leaderboard trains); "
+                        "added to any --act")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--dtype", default="fp32", help="fp32, bf16 or fp64")
     p.add_argument("--shape", default="32,100,1000", help="input shape, comma-separated (dim 1 = channels)")
@@ -41,6 +44,8 @@ def main(args: argparse.Namespace) -> int:
             raise bad_value("threads", args.threads, "a positive integer")
         torch.set_num_threads(args.threads)
     err = Console(stderr=True)
+    if args.matrix:
+        args.act = (args.act or []) + [a for a in bench_run.matrix_acts(args.matrix) if a not in (args.act or [])]
     if args.end_to_end:
         from suite.bench import endtoend
 

@@ -76,7 +76,8 @@ def run(acts=None, *, device="cpu", batch: int = 256, quick: bool = False,
                 "activation": spec.name, "act_params": spec.params, "label": spec.label,
                 "impl": "auto", "device": dev.type, "dtype": "float32",
                 "step": t.as_dict(), "relu_step": relu.as_dict(),
-                "ratio_to_relu": ratio.median_s, "ratio_to_relu_iqr": ratio.iqr_s, "quick": quick,
+                "ratio_to_relu": ratio.median_s, "ratio_to_relu_iqr": ratio.iqr_s,
+                "samples_s": {"step": timed.samples["act"], "relu_step": timed.samples["relu"]}, "quick": quick,
             })
     return records
 

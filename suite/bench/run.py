@@ -19,6 +19,20 @@ def default_acts() -> list[str]:
     return [entry.name for entry in A.ACTIVATIONS] + list(EXTRA_DEFAULT_ACTS)
 
 
+def matrix_acts(name_or_path: str) -> list[str]:
+    """The activations of a matrix with the parameters it trains them with (one spec per
+    distinct pair), so the leaderboard's speed column times what its rows trained."""
+    from suite.matrix import expand
+
+    specs = []
+    for cell in expand(name_or_path):
+        params = ",".join(f"{k}={v}" for k, v in sorted(cell.act_params.items()))
+        spec = f"{cell.activation}:{params}" if params else cell.activation
+        if spec not in specs:
+            specs.append(spec)
+    return specs
+
+
 def parse_shape(text: str) -> tuple[int, ...]:
     try:
         shape = tuple(int(s) for s in text.split(","))

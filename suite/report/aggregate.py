@@ -14,6 +14,7 @@ with the status of its newest attempt.
 """
 from __future__ import annotations
 
+import json
 import math
 import re
 import warnings
@@ -370,8 +371,14 @@ _BENCH_COPY_PATHS = ("ratio_to_copy.fwdbwd", "ratio_to_copy.fwd_bwd", "fwdbwd.ra
 # Median fwd+bwd time, used to compute the ratio to ReLU when a record carries no ratio.
 _BENCH_TIME_PATHS = ("fwdbwd.median_s", "fwdbwd.median", "fwd_bwd.median", "times.fwdbwd.median", "fwdbwd_median",
                      "fwdbwd_median_s", "median.fwdbwd")
-BENCH_COLUMNS = ["activation", "impl", "device", "dtype", "shape", "fwdbwd_median",
+BENCH_COLUMNS = ["benchmark", "activation", "params", "impl", "device", "dtype", "shape", "fwdbwd_median",
                  "ratio_to_relu", "ratio_to_copy"]
+
+
+def params_key(params: Any) -> str:
+    """Activation parameters as a canonical string ("" for none), to match bench records
+    with the runs they describe (hermite degree 3 is not hermite degree 8)."""
+    return json.dumps(params or {}, sort_keys=True)
 
 
 def _scalar(value: Any) -> float:
@@ -379,8 +386,10 @@ def _scalar(value: Any) -> float:
 
 
 def load_bench(store: Store | str | Path) -> tuple[pd.DataFrame, list[Problem]]:
-    """Kernel bench records as a frame: activation, impl, device, dtype, shape, fwd+bwd
-    median time, ratio_to_relu (fwd+bwd time / ReLU's in the same run), ratio_to_copy.
+    """Bench records as a frame: benchmark ("kernel", or "train_step" for the end-to-end
+    records), activation, params (``params_key``), impl, device, dtype, shape, fwd+bwd median
+    time, ratio_to_relu (fwd+bwd time / ReLU's in the same run; a training step's time /
+    ReLU's step for train_step), ratio_to_copy.
 
     A record without a ratio to ReLU gets one from its median time divided by ReLU's median
     for the same device, dtype and shape, when the store has that ReLU record."""
@@ -395,13 +404,14 @@ def load_bench(store: Store | str | Path) -> tuple[pd.DataFrame, list[Problem]]:
             problems.append(Problem(Path(rec.get("_path", "?")),
                                     "bench record without activation, fwd+bwd ratio to ReLU or median time"))
             continue
-        rows.append({"activation": str(act), "impl": str(rec.get("impl", "")),
+        rows.append({"benchmark": str(rec.get("benchmark", "kernel")), "activation": str(act),
+                     "params": params_key(rec.get("act_params")), "impl": str(rec.get("impl", "")),
                      "device": str(rec.get("device", "")), "dtype": str(rec.get("dtype", "")),
                      "shape": str(rec.get("shape", "")), "fwdbwd_median": median, "ratio_to_relu": ratio,
                      "ratio_to_copy": _scalar(_first(rec, _BENCH_COPY_PATHS))})
     bench = pd.DataFrame(rows, columns=BENCH_COLUMNS)
     if bench["ratio_to_relu"].isna().any():
-        keys = ["device", "dtype", "shape"]
+        keys = ["benchmark", "device", "dtype", "shape"]
         relu = bench[bench["activation"] == "relu"].groupby(keys)["fwdbwd_median"].min()
         missing = bench["ratio_to_relu"].isna()
         base = bench.loc[missing, keys].apply(lambda r: relu.get(tuple(r), math.nan), axis=1)
@@ -409,13 +419,48 @@ def load_bench(store: Store | str | Path) -> tuple[pd.DataFrame, list[Problem]]:
     return bench, problems
 
 
-def kernel_speed(bench: pd.DataFrame) -> pd.DataFrame:
-    """Per activation and device: the fastest implementation's fwd+bwd time relative to ReLU,
-    median over shapes and dtypes (>1 means slower than ReLU)."""
+def _matching(bench: pd.DataFrame, act_params: dict[str, str] | None) -> pd.DataFrame:
+    """Rows whose parameters are those the runs used (all rows when not told)."""
+    if act_params is None:
+        return bench
+    wanted = bench["activation"].map(lambda a: act_params.get(a, params_key({})))
+    return bench[bench["params"] == wanted]
+
+
+def kernel_speed(bench: pd.DataFrame, act_params: dict[str, str] | None = None) -> pd.DataFrame:
+    """Per activation and device: the fastest of the suite's own implementations (peers
+    excluded), fwd+bwd time relative to ReLU, median over shapes and dtypes (>1 means
+    slower than ReLU). ``act_params`` (activation -> ``params_key``): only bench records
+    with the parameters the runs trained (an activation benched with others gets none)."""
     if bench.empty:
         return pd.DataFrame()
-    best_impl = bench.groupby(["activation", "device", "dtype", "shape"])["ratio_to_relu"].min()
+    kernels = bench[(bench["benchmark"] == "kernel") & ~bench["impl"].str.startswith("peer:")]
+    kernels = _matching(kernels, act_params)
+    if kernels.empty:
+        return pd.DataFrame()
+    best_impl = kernels.groupby(["activation", "device", "dtype", "shape"])["ratio_to_relu"].min()
     return best_impl.groupby(["activation", "device"]).median().unstack("device")
+
+
+def train_step_speed(bench: pd.DataFrame, act_params: dict[str, str] | None = None) -> pd.DataFrame:
+    """Per activation and device: a training step's time relative to the same step with
+    ReLU (``suite bench --end-to-end``), median over the models timed."""
+    if bench.empty:
+        return pd.DataFrame()
+    steps = _matching(bench[bench["benchmark"] == "train_step"], act_params)
+    if steps.empty:
+        return pd.DataFrame()
+    return steps.groupby(["activation", "device"])["ratio_to_relu"].median().unstack("device")
+
+
+def run_act_params(runs: Runs) -> dict[str, str]:
+    """activation -> ``params_key`` of the parameters its runs used (the first seen)."""
+    out: dict[str, str] = {}
+    for rec in runs.records.values():
+        cell = rec.get("cell") or {}
+        if cell.get("activation"):
+            out.setdefault(cell["activation"], params_key(cell.get("act_params")))
+    return out
 
 
 # ---------------------------------------------------------------- provenance & conditions

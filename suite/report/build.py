@@ -72,7 +72,9 @@ def build_report(store_root: str | Path, out: str | Path, baselines_dir: str | P
     published = baselines.compare(baselines.load_baselines(baselines_dir), summary)
 
     report.tables = [
-        tables.leaderboard(summary, aggregate.parameter_overhead(runs), aggregate.kernel_speed(bench)),
+        tables.leaderboard(summary, aggregate.parameter_overhead(runs),
+                           aggregate.kernel_speed(bench, aggregate.run_act_params(runs)),
+                           aggregate.train_step_speed(bench, aggregate.run_act_params(runs))),
         tables.deltas_table(delta),
         tables.ranks_table(ranks, profile),
         tables.published_table(published),

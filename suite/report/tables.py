@@ -86,9 +86,10 @@ def _speed(value: float) -> str:
 
 
 def leaderboard(summary: pd.DataFrame, overhead: pd.Series | None = None,
-                speed: pd.DataFrame | None = None) -> Table:
+                speed: pd.DataFrame | None = None, step_speed: pd.DataFrame | None = None) -> Table:
     """Rows activations; columns (arch/dataset metric) with mean ± std and seed counts; the
-    best mean of each column marked; activation-parameter share; kernel fwd+bwd vs ReLU."""
+    best mean of each column marked; activation-parameter share; kernel fwd+bwd vs ReLU
+    (``speed``) and training step vs ReLU's (``step_speed``), per device."""
     shown = shown_metrics(summary)
     show_recipe = shown["recipe"].nunique() > 1 if not shown.empty else False
     activations = sorted(summary["activation"].unique()) if not summary.empty else []
@@ -104,15 +105,20 @@ def leaderboard(summary: pd.DataFrame, overhead: pd.Series | None = None,
     if overhead is not None and not overhead.empty:
         display["act. params / total"] = [_share(overhead.get(a, math.nan)) for a in activations]
         best["act. params / total"] = False
-    if speed is not None and not speed.empty:
-        for device in speed.columns:
-            label = f"fwd+bwd time / ReLU ({device})"
-            display[label] = [_speed(speed[device].get(a, math.nan)) for a in activations]
+    for frame, what in ((speed, "fwd+bwd time / ReLU"), (step_speed, "train step / ReLU")):
+        if frame is None or frame.empty:
+            continue
+        for device in frame.columns:
+            label = f"{what} ({device})"
+            display[label] = [_speed(frame[device].get(a, math.nan)) for a in activations]
             best[label] = False
     caption = ("Mean ± std over seeds (n done / seeds run in that column; failed, diverged and "
                "missing seeds counted); bold: best mean per column "
                "(higher is better for top1/top5/map/map50, lower for losses). Ranking metric: "
                + ", ".join(f"{m} ({t})" for t, m in PRIMARY_METRIC.items()) + ".")
+    if speed is not None and not speed.empty:
+        caption += (" Speed columns: `python -m suite bench` records with the parameters these rows "
+                    "trained, ratios to ReLU timed in alternation with it (n/a: not benched).")
     return Table("leaderboard", display, best, summary, caption)
 
 
