@@ -31,6 +31,8 @@ CASES = [
     ("prelu", {"channels": 3}),
     ("sqish", {}),
     ("meta_acon", {"channels": 3}),
+    ("bspline", {}),
+    ("bspline", {"channels": 3, "spline_order": 2, "grid_size": 4}),
     ("sqish", {"channels": 3, "beta": 2.0}),
 ]
 
@@ -96,9 +98,9 @@ def test_pwlu_statistics_phase_bypasses_the_kernel():
 
 
 def test_required_fused_kernel_missing_is_a_clear_error():
-    m = A.create("bspline", impl="fused")
-    m.kernel_name = "bspline"
-    with pytest.raises(SuiteError, match="no fused kernel 'bspline'"):
+    m = A.create("pwlu", impl="fused")
+    m.kernel_name = "not_a_kernel"
+    with pytest.raises(SuiteError, match="no fused kernel 'not_a_kernel'"):
         m(torch.randn(3))
 
 

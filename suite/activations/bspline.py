@@ -39,6 +39,8 @@ class BSpline(Activation):
     """Attributes: ``coefficients`` [1|C, G+k], ``base_weight``, ``spline_weight`` [1|C];
     buffer ``knots`` [G + 2k + 1]."""
 
+    kernel_name = "bspline"
+
     def __init__(self, grid_size: int = 5, spline_order: int = 3, grid_range=(-2.0, 2.0), channels=None, inplace=False, impl="auto"):
         super().__init__(inplace, impl)
         self.grid_size = positive_int("bspline grid_size", grid_size)

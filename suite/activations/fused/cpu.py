@@ -19,6 +19,7 @@ import warnings
 import torch
 import torch.nn.functional as F
 
+from suite.activations.base import along_channels
 from suite.activations.fused import register_kernel
 
 _COMPILED: dict = {}
@@ -371,6 +372,56 @@ def sqish_backward(x, dy, alpha, gamma, log_beta):
 def sqish_kernel(module, x):
     log_beta = torch.full((1,), math.log(module.beta), dtype=x.dtype, device=x.device)
     return apply(sqish_forward, sqish_backward, x, module.alpha, module.gamma, log_beta)
+
+
+# --- KAN B-spline: y = w_b silu(x) + w_s sum_i c_i B_i(x) ---
+# The basis is unrolled over its (static) number of functions, so each B_i is one
+# element-wise expression instead of the reference's x.shape + [G+k] tensors.
+def _bspline_bases(x, t, order):
+    """Order-(order-1) and order-``order`` bases (lists over i) at x; Cox-de Boor on knots t."""
+    basis = [((x >= t[i]) & (x < t[i + 1])).to(x.dtype) for i in range(t.shape[0] - 1)]
+    lower = basis
+    for p in range(1, order + 1):
+        lower = basis
+        # reciprocals of the knot spans: scalars, so the element-wise work has no division
+        inv = [1 / (t[i + p] - t[i]) for i in range(len(lower))]
+        basis = [(x - t[i]) * inv[i] * lower[i] + (t[i + p + 1] - x) * inv[i + 1] * lower[i + 1]
+                 for i in range(len(lower) - 1)]
+    return lower, basis
+
+
+def bspline_forward(x, coefficients, base_weight, spline_weight, knots, order_marker):
+    _, basis = _bspline_bases(x, knots, order_marker.shape[0])
+    spline = sum(per_channel(coefficients[:, i], x) * b for i, b in enumerate(basis))
+    return per_channel(base_weight, x) * F.silu(x) + per_channel(spline_weight, x) * spline
+
+
+def bspline_backward(x, dy, coefficients, base_weight, spline_weight, knots, order_marker):
+    k = order_marker.shape[0]
+    lower, basis = _bspline_bases(x, knots, k)
+    if k == 0:
+        slopes = [torch.zeros_like(x) for _ in basis]
+    else:  # B'_{i,k} = k B_{i,k-1} / (t_{i+k} - t_i) - k B_{i+1,k-1} / (t_{i+k+1} - t_{i+1})
+        inv = [k / (knots[i + k] - knots[i]) for i in range(len(lower))]
+        slopes = [inv[i] * lower[i] - inv[i + 1] * lower[i + 1] for i in range(len(basis))]
+    spline = sum(per_channel(coefficients[:, i], x) * b for i, b in enumerate(basis))
+    d_spline = sum(per_channel(coefficients[:, i], x) * d for i, d in enumerate(slopes))
+    s = torch.sigmoid(x)
+    w_b, w_s = per_channel(base_weight, x), per_channel(spline_weight, x)
+    dx = dy * (w_b * s * (1 + x * (1 - s)) + w_s * d_spline)
+    g_c = torch.stack([reduce_like(dy * w_s * b, base_weight) for b in basis], dim=1)
+    return (dx, g_c, reduce_like(dy * x * s, base_weight), reduce_like(dy * spline, spline_weight),
+            torch.zeros_like(knots), torch.zeros_like(order_marker))
+
+
+@register_kernel("bspline", "cpu")
+def bspline_kernel(module, x):
+    if module.channels is not None:
+        along_channels(module.base_weight, x)  # the standard channel-mismatch error
+    # The order is static for the compiled code: carried as the length of a dummy tensor.
+    order_marker = torch.zeros(module.spline_order, dtype=x.dtype)
+    return apply(bspline_forward, bspline_backward, x, module.coefficients, module.base_weight,
+                 module.spline_weight, module.knots, order_marker)
 
 
 # --- PAU (version B): y = P(x) / (1 + |x B(x)|) ---
