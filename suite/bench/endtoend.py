@@ -61,6 +61,7 @@ def train_step_fn(model_spec: Model, act: str, act_params: dict, device: torch.d
 
 def run(acts=None, *, device="cpu", batch: int = 256, quick: bool = False,
         models: tuple[Model, ...] = MODELS) -> list[dict]:
+    measure.keep_freed_memory()
     dev = parse_device(device) if isinstance(device, str) else device
     specs = [parse_act(a) for a in (acts or DEFAULT_ACTS)]
     records = []

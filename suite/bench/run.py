@@ -6,7 +6,7 @@ from typing import Callable, Iterable, Iterator
 import torch
 
 import suite.activations as A
-from suite.bench import harness, peers
+from suite.bench import harness, measure, peers
 from suite.bench.subjects import ActSpec, Subject, build, parse_act, resolve_impls
 from suite.errors import bad_value
 
@@ -84,6 +84,7 @@ def run(acts: Iterable[str] | None = None, *, device="cpu", dtype="fp32", shape=
 
     Each subject is timed in alternation with its references (copy, ReLU), so its ratios
     come from timings taken milliseconds apart under the same machine load."""
+    measure.keep_freed_memory()
     shape = tuple(shape)
     specs = [with_channels(parse_act(a), shape) for a in (acts or default_acts())]
     work = harness.Workload(shape, parse_device(device) if isinstance(device, str) else device,

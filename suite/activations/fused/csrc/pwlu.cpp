@@ -9,12 +9,13 @@
 // * "hinge" (vectorised; units with up to kHingeMaxRegions regions, the common case).
 //   With u = (x - B_L) / d and D_j = Y_{j+1} - Y_j, PWLU inside [B_L, B_R) is
 //       y = Y_0 + sum_j D_j clamp(u - j, 0, 1),
-//   a sum of hinges. Forward finds the region k by one compare per region end (u >= j)
-//   and evaluates its line; backward gets the slope D_k the same way and the heights
-//   gradient from the hinge sums G_j = sum dy clamp(u - j, 0, 1) (Y_j gets G_{j-1} - G_j).
-//   Every step is branch-free arithmetic on 8 floats at once, with no table lookup: the
-//   CPUs this runs on may lack gather instructions (AVX without AVX2), and a scalar lookup
-//   and histogram per element cost more than N vector steps for small N. The vector sums
+//   a sum of hinges. Each lane's region k = clamp(floor(u), 0, N-1) gives its line
+//   (Y_k - k D_k) + u D_k: looked up in a 16-entry vector table on AVX (vpermilps; no
+//   gathers needed, which AVX-without-AVX2 CPUs lack), else found by one compare per
+//   region end. The backward takes the slope D_k the same way, and the heights gradient
+//   from the hinge sums G_j = sum dy clamp(u - j, 0, 1) (Y_j gets G_{j-1} - G_j), each
+//   the difference of two sums of dy max(u, j): two vector instructions per region end
+//   for 8 elements, where a scalar histogram costs several per element. The vector sums
 //   go into double precision every kFlush elements, so the differences of large sums do
 //   not lose the small ones.
 // * "scalar" (any number of regions): one region lookup per element and a histogram of
@@ -112,6 +113,8 @@ struct Unit {
   T steps[kHingeMaxRegions];      // D_j = Y_{j+1} - Y_j
   T base[kHingeMaxRegions];       // Y_j - j D_j: the line of region j is base_j + u D_j
   T level[kHingeMaxRegions + 1];  // j, the region ends in u
+  T middle;                       // N / 2
+  T centred[kHingeMaxRegions + 1];  // j - N / 2
 #if defined(__AVX__)
   Table16 base_table, step_table;  // base and steps for region_lines' lookup (float only)
 #endif
@@ -122,7 +125,11 @@ struct Unit {
       steps[j] = h[j + 1] - h[j];
       base[j] = h[j] - j * steps[j];
     }
-    for (int j = 0; j <= regions; ++j) level[j] = static_cast<T>(j);
+    middle = static_cast<T>(regions / 2);
+    for (int j = 0; j <= regions; ++j) {
+      level[j] = static_cast<T>(j);
+      centred[j] = level[j] - middle;
+    }
 #if defined(__AVX__)
     base_table = table(base);
     step_table = table(steps);
@@ -196,28 +203,31 @@ inline void hinge_value(const Unit<T>& p, const T* xp, T* yp) {
   }
 }
 
-// Backward of a block: writes dx, and adds into acc[j] the sums of dy min(max(u, j), j+1)
-// (= G_j + j sum(dy), the caller takes the j sum(dy) off) and into sum_dy, sum_kl, sum_kr
-// the sums of dy, dy (x - B_L) left of B_L and dy (x - B_R) right of B_R.
+// Backward of a block: writes dx, and adds into acc[j] (j = 0..N) the sums
+// M_j = sum dy max(u - N/2, j - N/2), and into sum_dy, sum_kl, sum_kr the sums of dy,
+// dy (x - B_L) left of B_L and dy (x - B_R) right of B_R. Since
+// clamp(u - j, 0, 1) = max(u, j) - max(u, j + 1) + 1, the hinge sums are
+// G_j = M_j - M_{j+1} + sum(dy): one max and one multiply-add per region end. (u is
+// centred on the middle region end so the sums stay small before the caller takes
+// their differences in double precision.)
 template <int U, typename T>
 inline void hinge_grad(const Unit<T>& p, const T* xp, const T* gp, T* dxp, Vec<T>* acc, Vec<T>& sum_dy,
                        Vec<T>& sum_kl, Vec<T>& sum_kr) {
   using V = Vec<T>;
   constexpr int W = kVecLanes<T>;
-  const V zero{}, one = splat<T>(1), L = splat(p.left), width = splat(p.width);
+  const V zero{}, L = splat(p.left), width = splat(p.width);
   V dy[U], u[U], base[U], slope[U];
   for (int v = 0; v < U; ++v) {
     dy[v] = load(gp + v * W);
     u[v] = (load(xp + v * W) - L) / width;
   }
   region_lines<U>(p, u, base, slope);  // the slope D_k (base unused: the compiler drops it)
-  V a = acc[0];
-  for (int v = 0; v < U; ++v) a += dy[v] * vmin(vmax(u[v], zero), one);
-  acc[0] = a;
-  for (int j = 1; j < p.regions; ++j) {
-    const V level = splat(p.level[j]), next = splat(p.level[j + 1]);
-    a = acc[j];
-    for (int v = 0; v < U; ++v) a += dy[v] * vmin(vmax(u[v], level), next);
+  const V middle = splat(p.middle);
+  for (int v = 0; v < U; ++v) u[v] -= middle;
+  for (int j = 0; j <= p.regions; ++j) {
+    const V level = splat(p.centred[j]);
+    V a = acc[j];
+    for (int v = 0; v < U; ++v) a += dy[v] * vmax(u[v], level);
     acc[j] = a;
   }
   const V R = splat(p.right), KL = splat(p.kl), KR = splat(p.kr);
@@ -412,23 +422,23 @@ std::vector<torch::Tensor> pwlu_backward_hinge(torch::Tensor x, torch::Tensor dy
     double* pp = partial.data_ptr<double>();
     at::parallel_for(0, items.count(), 1, [&](int64_t begin, int64_t end) {
       double* mine = pp + at::get_thread_num() * channels * stride;
-      V acc[kHingeMaxRegions];
+      V acc[kHingeMaxRegions + 1];
       for (int64_t item = begin; item < end; ++item) {
         int64_t c, start, stop;
         items.bounds(item, c, start, stop);
         const Unit<T> unit = P.unit<T>(c);
         // The vector sums stay short (kFlush elements) before they go into double sums:
         // they add values up to N |dy|, and the heights gradient is their differences.
-        double sums[kHingeMaxRegions + 3] = {};  // G_j + j sum(dy), then sum(dy), K_L, K_R
+        double sums[kHingeMaxRegions + 4] = {};  // M_0..M_N, then sum(dy), K_L, K_R
         V sum_dy{}, sum_kl{}, sum_kr{};
         auto flush = [&] {
           auto total = [](V v) { double t = 0; for (int l = 0; l < kVecLanes<T>; ++l) t += v[l]; return t; };
-          for (int64_t j = 0; j < regions; ++j) sums[j] += total(acc[j]);
-          sums[regions] += total(sum_dy); sums[regions + 1] += total(sum_kl); sums[regions + 2] += total(sum_kr);
+          for (int64_t j = 0; j <= regions; ++j) sums[j] += total(acc[j]);
+          sums[regions + 1] += total(sum_dy); sums[regions + 2] += total(sum_kl); sums[regions + 3] += total(sum_kr);
         };
         int64_t i = start;
         while (i + kBlock <= stop) {
-          for (int64_t j = 0; j < regions; ++j) acc[j] = V{};
+          for (int64_t j = 0; j <= regions; ++j) acc[j] = V{};
           sum_dy = sum_kl = sum_kr = V{};
           const int64_t flush_at = std::min(stop, i + kFlush);
           for (; i + kBlock <= flush_at; i += kBlock)
@@ -436,7 +446,7 @@ std::vector<torch::Tensor> pwlu_backward_hinge(torch::Tensor x, torch::Tensor dy
           flush();
         }
         if (i < stop) {  // padded copy; padding has dy = 0, so it adds nothing
-          for (int64_t j = 0; j < regions; ++j) acc[j] = V{};
+          for (int64_t j = 0; j <= regions; ++j) acc[j] = V{};
           sum_dy = sum_kl = sum_kr = V{};
           T xb[kBlock], gb[kBlock], db[kBlock];
           std::fill(xb, xb + kBlock, unit.left);
@@ -448,17 +458,17 @@ std::vector<torch::Tensor> pwlu_backward_hinge(torch::Tensor x, torch::Tensor dy
           flush();
         }
         // G_j -> heights: Y_0 gets sum(dy) - G_0, Y_j gets G_{j-1} - G_j, Y_N gets G_{N-1}.
-        const double sum_all = sums[regions];
+        const double sum_all = sums[regions + 1];
         double* out = mine + c * stride;
         double previous = sum_all;
         for (int64_t j = 0; j < regions; ++j) {
-          const double g = sums[j] - j * sum_all;
+          const double g = sums[j] - sums[j + 1] + sum_all;  // G_j
           out[j] += previous - g;
           previous = g;
         }
         out[regions] += previous;
-        out[points] += sums[regions + 1];
-        out[points + 1] += sums[regions + 2];
+        out[points] += sums[regions + 2];
+        out[points + 1] += sums[regions + 3];
       }
     });
   });
