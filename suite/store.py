@@ -79,7 +79,10 @@ def provenance() -> dict[str, Any]:
             versions[mod] = __import__(mod).__version__
         except ImportError:
             versions[mod] = None
-    status = _git("status", "--porcelain", "--untracked-files=no")
+    # Dirty = uncommitted changes that can change a result: outputs (results/) and prose
+    # (Markdown) are left out, so editing a README during a run does not taint its records.
+    status = _git("status", "--porcelain", "--untracked-files=no", "--", ":(top)",
+                  ":(top,exclude)results", ":(top,exclude,glob)**/*.md")
     return {
         "git_commit": _git("rev-parse", "HEAD"),
         "git_dirty": bool(status) if status is not None else None,
