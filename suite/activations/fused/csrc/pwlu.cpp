@@ -189,9 +189,11 @@ template <int U, typename T>
 inline void hinge_value(const Unit<T>& p, const T* xp, T* yp) {
   using V = Vec<T>;
   constexpr int W = kVecLanes<T>;
-  const V L = splat(p.left), width = splat(p.width);
+  // Times the reciprocal width (not divided by it, as the reference and the backward do):
+  // y is continuous, so a region end decided one rounding differently changes nothing.
+  const V L = splat(p.left), inv_width = splat(T(1) / p.width);
   V u[U], base[U], slope[U];
-  for (int v = 0; v < U; ++v) u[v] = (load(xp + v * W) - L) / width;
+  for (int v = 0; v < U; ++v) u[v] = (load(xp + v * W) - L) * inv_width;
   region_lines<U>(p, u, base, slope);
   const V R = splat(p.right);
   for (int v = 0; v < U; ++v) {
