@@ -10,8 +10,9 @@ scale b. Continuous at 0 (both branches are 0); the slope jumps from b to 1.5 a 
 
 Source of the formula: the paper's own equations could not be read where this module was
 written (only the abstract: "two learnable parameters"). The form and the initial values
-a = 0.55, b = 0.065 are those of public re-implementations that agree with each other; a
-reader with the paper should check both against its Section 3 (see baselines/README.md).
+a = 0.55, b = 0.065 are those of a public re-implementation (its docstring names these
+defaults); a reader with the paper should check both against its Section 3 (see
+baselines/README.md).
 """
 from __future__ import annotations
 
