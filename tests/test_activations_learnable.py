@@ -49,7 +49,7 @@ FORMULAS = {
     "swish_beta": lambda m, x: x * _sig(m.beta * x),
     "acon_c": lambda m, x: (m.p1 - m.p2) * x * _sig(m.beta * (m.p1 - m.p2) * x) + m.p2 * x,
     "sqish": lambda m, x: m.alpha * x + (1 - m.alpha) * x / (1 + m.beta * torch.exp(-2 * m.gamma * (1 - m.alpha) * x)),
-    # a (x + x sigmoid(1.702 x)) for x >= 0, b (e^x - 1) below (formula of the public re-implementations)
+    # a (x + x sigmoid(1.702 x)) for x >= 0, b (e^x - 1) below (formula of a public re-implementation)
     "apalu": lambda m, x: torch.where(x >= 0, m.a * (x + x / (1 + torch.exp(-1.702 * x))), m.b * (torch.exp(x) - 1)),
     "pau": lambda m, x: sum(a * x ** j for j, a in enumerate(m.numerator))
     / (1 + torch.abs(sum(b * x ** (j + 1) for j, b in enumerate(m.denominator)))),
