@@ -77,7 +77,6 @@ template <typename T> using Vec = typename VecOf<T>::type;
 template <typename T> constexpr int kVecLanes = 32 / sizeof(T);
 
 template <typename T> inline Vec<T> splat(T s) { return Vec<T>{} + s; }
-template <typename V> inline V vmin(V a, V b) { return a < b ? a : b; }
 template <typename V> inline V vmax(V a, V b) { return a > b ? a : b; }
 
 template <typename T> inline Vec<T> load(const T* p) { Vec<T> v; std::memcpy(&v, p, sizeof v); return v; }
@@ -257,6 +256,31 @@ struct Items {
   }
 };
 
+// body(c, start, stop) for every item, the items split across threads.
+template <typename F>
+void for_each_item(const Items& items, const F& body) {
+  at::parallel_for(0, items.count(), 1, [&](int64_t begin, int64_t end) {
+    for (int64_t item = begin; item < end; ++item) {
+      int64_t c, start, stop;
+      items.bounds(item, c, start, stop);
+      body(c, start, stop);
+    }
+  });
+}
+
+// Per-thread parameter-gradient sums: [threads, C, points + 2] (heights, then K_L, K_R).
+torch::Tensor per_thread_sums(int64_t channels, int64_t points, const torch::TensorOptions& options) {
+  return torch::zeros({at::get_num_threads(), channels, points + 2}, options);
+}
+
+// The backward's outputs: dx, then the per-thread sums added up and split into the
+// gradients of the heights, K_L and K_R (in the input's dtype).
+std::vector<torch::Tensor> backward_outputs(torch::Tensor dx, const torch::Tensor& partial, int64_t points) {
+  auto total = partial.sum(0).to(dx.scalar_type());  // [C, points + 2]
+  return {dx, total.narrow(1, 0, points).contiguous(), total.select(1, points).contiguous(),
+          total.select(1, points + 1).contiguous()};
+}
+
 // The unit's parameters, made contiguous once; one row (channel) at a time for the loops.
 struct Parameters {
   torch::Tensor heights, left, right, kl, kr;
@@ -286,24 +310,20 @@ torch::Tensor pwlu_forward_scalar(torch::Tensor x, torch::Tensor heights, torch:
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "pwlu_forward_scalar", [&] {
     const scalar_t* xp = x.data_ptr<scalar_t>();
     scalar_t* yp = y.data_ptr<scalar_t>();
-    at::parallel_for(0, items.count(), 1, [&](int64_t begin, int64_t end) {
-      for (int64_t item = begin; item < end; ++item) {
-        int64_t c, start, stop;
-        items.bounds(item, c, start, stop);
-        const scalar_t L = P.L<scalar_t>(c), R = P.R<scalar_t>(c), width = (R - L) / regions;
-        const scalar_t KL = P.KL<scalar_t>(c), KR = P.KR<scalar_t>(c);
-        const scalar_t* h = P.h<scalar_t>(c);
-        const scalar_t h0 = h[0], hn = h[regions], top = static_cast<scalar_t>(regions - 1);
-        for (int64_t i = start; i < stop; ++i) {
-          const scalar_t v = xp[i];
-          int k; scalar_t t;
-          locate(v, L, width, top, k, t);
-          const scalar_t lo = h[k], hi = h[k + 1];
-          scalar_t out = lo + t * (hi - lo);
-          out = v < L ? (v - L) * KL + h0 : out;
-          out = v >= R ? (v - R) * KR + hn : out;
-          yp[i] = out;
-        }
+    for_each_item(items, [&](int64_t c, int64_t start, int64_t stop) {
+      const scalar_t L = P.L<scalar_t>(c), R = P.R<scalar_t>(c), width = (R - L) / regions;
+      const scalar_t KL = P.KL<scalar_t>(c), KR = P.KR<scalar_t>(c);
+      const scalar_t* h = P.h<scalar_t>(c);
+      const scalar_t h0 = h[0], hn = h[regions], top = static_cast<scalar_t>(regions - 1);
+      for (int64_t i = start; i < stop; ++i) {
+        const scalar_t v = xp[i];
+        int k; scalar_t t;
+        locate(v, L, width, top, k, t);
+        const scalar_t lo = h[k], hi = h[k + 1];
+        scalar_t out = lo + t * (hi - lo);
+        out = v < L ? (v - L) * KL + h0 : out;
+        out = v >= R ? (v - R) * KR + hn : out;
+        yp[i] = out;
       }
     });
   });
@@ -318,55 +338,46 @@ std::vector<torch::Tensor> pwlu_backward_scalar(torch::Tensor x, torch::Tensor d
   const int64_t channels = heights.size(0), points = P.points(), regions = points - 1;
   const Items items(geometry(x, channels));
   auto dx = torch::empty_like(x);
-  // Per-thread gradient buffers: [threads, C, points + 2] (heights, then K_L, K_R).
-  const int64_t threads = at::get_num_threads();
   const int64_t stride = points + 2;
-  auto partial = torch::zeros({threads, channels, stride}, x.options());
+  auto partial = per_thread_sums(channels, points, x.options());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "pwlu_backward_scalar", [&] {
     const scalar_t* xp = x.data_ptr<scalar_t>();
     const scalar_t* gp = dy.data_ptr<scalar_t>();
     scalar_t* dxp = dx.data_ptr<scalar_t>();
     scalar_t* pp = partial.data_ptr<scalar_t>();
-    at::parallel_for(0, items.count(), 1, [&](int64_t begin, int64_t end) {
-      scalar_t* mine = pp + at::get_thread_num() * channels * stride;
-      for (int64_t item = begin; item < end; ++item) {
-        int64_t c, start, stop;
-        items.bounds(item, c, start, stop);
-        const scalar_t L = P.L<scalar_t>(c), R = P.R<scalar_t>(c), width = (R - L) / regions;
-        const scalar_t KL = P.KL<scalar_t>(c), KR = P.KR<scalar_t>(c);
-        const scalar_t* h = P.h<scalar_t>(c);
-        scalar_t* acc = mine + c * stride;
-        // Four interleaved sub-histograms: neighbouring elements often fall in the same
-        // region, and one histogram would chain their read-modify-writes.
-        constexpr int kLanes = 4;
-        scalar_t lanes[kLanes][kMaxPoints + 1] = {};
-        scalar_t acc_kl = 0, acc_kr = 0;
-        const scalar_t top = static_cast<scalar_t>(regions - 1);
-        for (int64_t i = start; i < stop; ++i) {
-          const scalar_t v = xp[i], d = gp[i];
-          int k; scalar_t t;
-          locate(v, L, width, top, k, t);
-          const bool left_out = v < L, right_out = v >= R;
-          const scalar_t inside = (left_out || right_out) ? scalar_t(0) : scalar_t(1);
-          const scalar_t slope = left_out ? KL : (right_out ? KR : (h[k + 1] - h[k]) / width);
-          dxp[i] = d * slope;
-          scalar_t* lane = lanes[i & (kLanes - 1)];
-          // inside: d(1-t) to k, d t to k+1; left: d to 0 (k = 0, t <= 0); right: d to N.
-          lane[k] += inside * d * (1 - t) + (left_out ? d : scalar_t(0));
-          lane[k + 1] += inside * d * t + (right_out ? d : scalar_t(0));
-          acc_kl += left_out ? d * (v - L) : scalar_t(0);
-          acc_kr += right_out ? d * (v - R) : scalar_t(0);
-        }
-        for (int l = 0; l < kLanes; ++l)
-          for (int64_t j = 0; j < points; ++j) acc[j] += lanes[l][j];
-        acc[points] += acc_kl;
-        acc[points + 1] += acc_kr;
+    for_each_item(items, [&](int64_t c, int64_t start, int64_t stop) {
+      const scalar_t L = P.L<scalar_t>(c), R = P.R<scalar_t>(c), width = (R - L) / regions;
+      const scalar_t KL = P.KL<scalar_t>(c), KR = P.KR<scalar_t>(c);
+      const scalar_t* h = P.h<scalar_t>(c);
+      scalar_t* acc = pp + (at::get_thread_num() * channels + c) * stride;
+      // Four interleaved sub-histograms: neighbouring elements often fall in the same
+      // region, and one histogram would chain their read-modify-writes.
+      constexpr int kLanes = 4;
+      scalar_t lanes[kLanes][kMaxPoints + 1] = {};
+      scalar_t acc_kl = 0, acc_kr = 0;
+      const scalar_t top = static_cast<scalar_t>(regions - 1);
+      for (int64_t i = start; i < stop; ++i) {
+        const scalar_t v = xp[i], d = gp[i];
+        int k; scalar_t t;
+        locate(v, L, width, top, k, t);
+        const bool left_out = v < L, right_out = v >= R;
+        const scalar_t inside = (left_out || right_out) ? scalar_t(0) : scalar_t(1);
+        const scalar_t slope = left_out ? KL : (right_out ? KR : (h[k + 1] - h[k]) / width);
+        dxp[i] = d * slope;
+        scalar_t* lane = lanes[i & (kLanes - 1)];
+        // inside: d(1-t) to k, d t to k+1; left: d to 0 (k = 0, t <= 0); right: d to N.
+        lane[k] += inside * d * (1 - t) + (left_out ? d : scalar_t(0));
+        lane[k + 1] += inside * d * t + (right_out ? d : scalar_t(0));
+        acc_kl += left_out ? d * (v - L) : scalar_t(0);
+        acc_kr += right_out ? d * (v - R) : scalar_t(0);
       }
+      for (int l = 0; l < kLanes; ++l)
+        for (int64_t j = 0; j < points; ++j) acc[j] += lanes[l][j];
+      acc[points] += acc_kl;
+      acc[points + 1] += acc_kr;
     });
   });
-  auto total = partial.sum(0);  // [C, points + 2]
-  return {dx, total.narrow(1, 0, points).contiguous(), total.select(1, points).contiguous(),
-          total.select(1, points + 1).contiguous()};
+  return backward_outputs(dx, partial, points);
 }
 
 
@@ -382,20 +393,16 @@ torch::Tensor pwlu_forward_hinge(torch::Tensor x, torch::Tensor heights, torch::
     constexpr int kBlock = kForwardBlock * kVecLanes<T>;
     const T* xp = x.data_ptr<T>();
     T* yp = y.data_ptr<T>();
-    at::parallel_for(0, items.count(), 1, [&](int64_t begin, int64_t end) {
-      for (int64_t item = begin; item < end; ++item) {
-        int64_t c, start, stop;
-        items.bounds(item, c, start, stop);
-        const Unit<T> unit = P.unit<T>(c);
-        int64_t i = start;
-        for (; i + kBlock <= stop; i += kBlock) hinge_value<kForwardBlock>(unit, xp + i, yp + i);
-        if (i < stop) {  // the last partial block goes through a padded copy
-          T xb[kBlock], yb[kBlock];
-          std::fill(xb, xb + kBlock, unit.left);
-          std::copy(xp + i, xp + stop, xb);
-          hinge_value<kForwardBlock>(unit, xb, yb);
-          std::copy(yb, yb + (stop - i), yp + i);
-        }
+    for_each_item(items, [&](int64_t c, int64_t start, int64_t stop) {
+      const Unit<T> unit = P.unit<T>(c);
+      int64_t i = start;
+      for (; i + kBlock <= stop; i += kBlock) hinge_value<kForwardBlock>(unit, xp + i, yp + i);
+      if (i < stop) {  // the last partial block goes through a padded copy
+        T xb[kBlock], yb[kBlock];
+        std::fill(xb, xb + kBlock, unit.left);
+        std::copy(xp + i, xp + stop, xb);
+        hinge_value<kForwardBlock>(unit, xb, yb);
+        std::copy(yb, yb + (stop - i), yp + i);
       }
     });
   });
@@ -411,9 +418,8 @@ std::vector<torch::Tensor> pwlu_backward_hinge(torch::Tensor x, torch::Tensor dy
   const int64_t channels = heights.size(0), points = P.points(), regions = points - 1;
   const Items items(geometry(x, channels));
   auto dx = torch::empty_like(x);
-  // Per-thread gradient sums in double: [threads, C, points + 2] (heights, then K_L, K_R).
-  const int64_t threads = at::get_num_threads(), stride = points + 2;
-  auto partial = torch::zeros({threads, channels, stride}, x.options().dtype(torch::kFloat64));
+  const int64_t stride = points + 2;
+  auto partial = per_thread_sums(channels, points, x.options().dtype(torch::kFloat64));
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "pwlu_backward_hinge", [&] {
     using T = scalar_t;
     using V = Vec<T>;
@@ -422,61 +428,55 @@ std::vector<torch::Tensor> pwlu_backward_hinge(torch::Tensor x, torch::Tensor dy
     const T* gp = dy.data_ptr<T>();
     T* dxp = dx.data_ptr<T>();
     double* pp = partial.data_ptr<double>();
-    at::parallel_for(0, items.count(), 1, [&](int64_t begin, int64_t end) {
-      double* mine = pp + at::get_thread_num() * channels * stride;
-      V acc[kHingeMaxRegions + 1];
-      for (int64_t item = begin; item < end; ++item) {
-        int64_t c, start, stop;
-        items.bounds(item, c, start, stop);
-        const Unit<T> unit = P.unit<T>(c);
-        // The vector sums stay short (kFlush elements) before they go into double sums:
-        // they add values up to N |dy|, and the heights gradient is their differences.
-        double sums[kHingeMaxRegions + 4] = {};  // M_0..M_N, then sum(dy), K_L, K_R
-        V sum_dy{}, sum_kl{}, sum_kr{};
-        auto flush = [&] {
-          auto total = [](V v) { double t = 0; for (int l = 0; l < kVecLanes<T>; ++l) t += v[l]; return t; };
-          for (int64_t j = 0; j <= regions; ++j) sums[j] += total(acc[j]);
-          sums[regions + 1] += total(sum_dy); sums[regions + 2] += total(sum_kl); sums[regions + 3] += total(sum_kr);
-        };
-        int64_t i = start;
-        while (i + kBlock <= stop) {
-          for (int64_t j = 0; j <= regions; ++j) acc[j] = V{};
-          sum_dy = sum_kl = sum_kr = V{};
-          const int64_t flush_at = std::min(stop, i + kFlush);
-          for (; i + kBlock <= flush_at; i += kBlock)
-            hinge_grad<kBackwardBlock>(unit, xp + i, gp + i, dxp + i, acc, sum_dy, sum_kl, sum_kr);
-          flush();
-        }
-        if (i < stop) {  // padded copy; padding has dy = 0, so it adds nothing
-          for (int64_t j = 0; j <= regions; ++j) acc[j] = V{};
-          sum_dy = sum_kl = sum_kr = V{};
-          T xb[kBlock], gb[kBlock], db[kBlock];
-          std::fill(xb, xb + kBlock, unit.left);
-          std::fill(gb, gb + kBlock, T(0));
-          std::copy(xp + i, xp + stop, xb);
-          std::copy(gp + i, gp + stop, gb);
-          hinge_grad<kBackwardBlock>(unit, xb, gb, db, acc, sum_dy, sum_kl, sum_kr);
-          std::copy(db, db + (stop - i), dxp + i);
-          flush();
-        }
-        // G_j -> heights: Y_0 gets sum(dy) - G_0, Y_j gets G_{j-1} - G_j, Y_N gets G_{N-1}.
-        const double sum_all = sums[regions + 1];
-        double* out = mine + c * stride;
-        double previous = sum_all;
-        for (int64_t j = 0; j < regions; ++j) {
-          const double g = sums[j] - sums[j + 1] + sum_all;  // G_j
-          out[j] += previous - g;
-          previous = g;
-        }
-        out[regions] += previous;
-        out[points] += sums[regions + 2];
-        out[points + 1] += sums[regions + 3];
+    for_each_item(items, [&](int64_t c, int64_t start, int64_t stop) {
+      const Unit<T> unit = P.unit<T>(c);
+      // The vector sums stay short (kFlush elements) before they go into double sums:
+      // they add values up to N |dy|, and the heights gradient is their differences.
+      V acc[kHingeMaxRegions + 1], sum_dy, sum_kl, sum_kr;
+      double sums[kHingeMaxRegions + 4] = {};  // M_0..M_N, then sum(dy), K_L, K_R
+      auto reset = [&] {
+        for (int64_t j = 0; j <= regions; ++j) acc[j] = V{};
+        sum_dy = sum_kl = sum_kr = V{};
+      };
+      auto flush = [&] {
+        auto total = [](V v) { double t = 0; for (int l = 0; l < kVecLanes<T>; ++l) t += v[l]; return t; };
+        for (int64_t j = 0; j <= regions; ++j) sums[j] += total(acc[j]);
+        sums[regions + 1] += total(sum_dy); sums[regions + 2] += total(sum_kl); sums[regions + 3] += total(sum_kr);
+      };
+      int64_t i = start;
+      while (i + kBlock <= stop) {
+        reset();
+        const int64_t flush_at = std::min(stop, i + kFlush);
+        for (; i + kBlock <= flush_at; i += kBlock)
+          hinge_grad<kBackwardBlock>(unit, xp + i, gp + i, dxp + i, acc, sum_dy, sum_kl, sum_kr);
+        flush();
       }
+      if (i < stop) {  // padded copy; padding has dy = 0, so it adds nothing
+        reset();
+        T xb[kBlock], gb[kBlock], db[kBlock];
+        std::fill(xb, xb + kBlock, unit.left);
+        std::fill(gb, gb + kBlock, T(0));
+        std::copy(xp + i, xp + stop, xb);
+        std::copy(gp + i, gp + stop, gb);
+        hinge_grad<kBackwardBlock>(unit, xb, gb, db, acc, sum_dy, sum_kl, sum_kr);
+        std::copy(db, db + (stop - i), dxp + i);
+        flush();
+      }
+      // G_j -> heights: Y_0 gets sum(dy) - G_0, Y_j gets G_{j-1} - G_j, Y_N gets G_{N-1}.
+      const double sum_all = sums[regions + 1];
+      double* out = pp + (at::get_thread_num() * channels + c) * stride;
+      double previous = sum_all;
+      for (int64_t j = 0; j < regions; ++j) {
+        const double g = sums[j] - sums[j + 1] + sum_all;  // G_j
+        out[j] += previous - g;
+        previous = g;
+      }
+      out[regions] += previous;
+      out[points] += sums[regions + 2];
+      out[points + 1] += sums[regions + 3];
     });
   });
-  auto total = partial.sum(0).to(x.scalar_type());  // [C, points + 2]
-  return {dx, total.narrow(1, 0, points).contiguous(), total.select(1, points).contiguous(),
-          total.select(1, points + 1).contiguous()};
+  return backward_outputs(dx, partial, points);
 }
 
 // Dispatch: the vectorised hinge form for few regions, the lookup otherwise.
