@@ -271,23 +271,27 @@ def fourier_kernel(module, x):
 
 
 # --- Tropical: y = (sqrt(2)/d) max_k (k x + c_k) ---
+def _tropical_max(x, slopes, offsets):
+    """max_k (slopes_k x + offsets_k) and the index k of the first maximum (the one
+    torch.amax's gradient goes to when lines tie)."""
+    best = slopes[0] * x + offsets[0]
+    arg = torch.zeros_like(x)
+    for k in range(1, offsets.shape[0]):
+        line = slopes[k] * x + offsets[k]
+        take = line > best
+        best = torch.where(take, line, best)
+        arg = torch.where(take, float(k), arg)
+    return best, arg
+
+
 def tropical_forward(x, c):
     d = c.shape[0] - 1
-    best = c[0] + torch.zeros_like(x)
-    for k in range(1, d + 1):
-        best = torch.maximum(best, k * x + c[k])
-    return best * (math.sqrt(2) / d)
+    return _tropical_max(x, range(d + 1), c)[0] * (math.sqrt(2) / d)
 
 
 def tropical_backward(x, dy, c):
     d = c.shape[0] - 1
-    best = c[0] + torch.zeros_like(x)
-    arg = torch.zeros_like(x)
-    for k in range(1, d + 1):
-        line = k * x + c[k]
-        take = line > best  # first maximum wins, as torch.amax's gradient picks one
-        best = torch.where(take, line, best)
-        arg = torch.where(take, float(k), arg)
+    _, arg = _tropical_max(x, range(d + 1), c)  # the winning line's index is its slope
     scale = math.sqrt(2) / d
     g_c = torch.stack([torch.where(arg == k, dy, 0.0).sum() for k in range(d + 1)]) * scale
     return dy * arg * scale, g_c
@@ -299,18 +303,6 @@ def tropical_kernel(module, x):
 
 
 # --- Tropical rational: y = max_k (p_k x + c_k) - max_k (q_k x + d_k) ---
-def _tropical_max(x, slopes, offsets):
-    """max_k (slopes_k x + offsets_k) and the index k of the first maximum."""
-    best = slopes[0] * x + offsets[0]
-    arg = torch.zeros_like(x)
-    for k in range(1, slopes.shape[0]):
-        line = slopes[k] * x + offsets[k]
-        take = line > best
-        best = torch.where(take, line, best)
-        arg = torch.where(take, float(k), arg)
-    return best, arg
-
-
 def tropical_rational_forward(x, pn, cn, pd, cd):
     return _tropical_max(x, pn, cn)[0] - _tropical_max(x, pd, cd)[0]
 
