@@ -53,9 +53,6 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-MIN_RUNS = 7  # a median and an IQR need several samples, even of a slow function
-
-
 def _timing(times: list[float]) -> Timing:
     q1, median, q3 = statistics.quantiles(times, n=4, method="inclusive") if len(times) > 1 else times * 3
     return Timing(median_s=median, iqr_s=q3 - q1, runs=len(times))
@@ -111,11 +108,6 @@ def time_interleaved(fns: dict[str, Callable[[], object]], device: torch.device,
         for name in names[r % len(names):] + names[:r % len(names)]:
             samples[name].append(timers[name].timeit(number[name]).mean)
     return Interleaved(samples)
-
-
-def time_it(fn: Callable[[], object], device: torch.device, quick: bool = False) -> Timing:
-    """Median and IQR of ``fn()`` timed on its own (see ``time_interleaved`` for ratios)."""
-    return time_interleaved({"fn": fn}, device, quick).timing("fn")
 
 
 def saved_tensor_bytes(run_forward: Callable[[], torch.Tensor],

@@ -71,10 +71,11 @@ def build_report(store_root: str | Path, out: str | Path, baselines_dir: str | P
     profile = aggregate.performance_profile(summary)
     published = baselines.compare(baselines.load_baselines(baselines_dir), summary)
 
+    trained_params = aggregate.run_act_params(runs)
     report.tables = [
         tables.leaderboard(summary, aggregate.parameter_overhead(runs),
-                           aggregate.kernel_speed(bench, aggregate.run_act_params(runs)),
-                           aggregate.train_step_speed(bench, aggregate.run_act_params(runs))),
+                           aggregate.kernel_speed(bench, trained_params),
+                           aggregate.train_step_speed(bench, trained_params)),
         tables.deltas_table(delta),
         tables.ranks_table(ranks, profile),
         tables.published_table(published),
