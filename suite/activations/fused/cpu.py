@@ -13,6 +13,7 @@ the same math runs eagerly (correct, slower) after a single warning.
 """
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 
@@ -382,38 +383,41 @@ def _bspline_bases(x, t, order):
     return lower, basis
 
 
-def bspline_forward(x, coefficients, base_weight, spline_weight, knots, order_marker):
-    _, basis = _bspline_bases(x, knots, order_marker.shape[0])
-    spline = sum(per_channel(coefficients[:, i], x) * b for i, b in enumerate(basis))
-    return per_channel(base_weight, x) * F.silu(x) + per_channel(spline_weight, x) * spline
+@functools.lru_cache(maxsize=None)
+def bspline_math(order: int):
+    """(forward, backward) for splines of this order: the order shapes the unrolled
+    expression, so each order gets its own pair (and its own compiled code)."""
 
+    def forward(x, coefficients, base_weight, spline_weight, knots):
+        _, basis = _bspline_bases(x, knots, order)
+        spline = sum(per_channel(coefficients[:, i], x) * b for i, b in enumerate(basis))
+        return per_channel(base_weight, x) * F.silu(x) + per_channel(spline_weight, x) * spline
 
-def bspline_backward(x, dy, coefficients, base_weight, spline_weight, knots, order_marker):
-    k = order_marker.shape[0]
-    lower, basis = _bspline_bases(x, knots, k)
-    if k == 0:
-        slopes = [torch.zeros_like(x) for _ in basis]
-    else:  # B'_{i,k} = k B_{i,k-1} / (t_{i+k} - t_i) - k B_{i+1,k-1} / (t_{i+k+1} - t_{i+1})
-        inv = [k / (knots[i + k] - knots[i]) for i in range(len(lower))]
-        slopes = [inv[i] * lower[i] - inv[i + 1] * lower[i + 1] for i in range(len(basis))]
-    spline = sum(per_channel(coefficients[:, i], x) * b for i, b in enumerate(basis))
-    d_spline = sum(per_channel(coefficients[:, i], x) * d for i, d in enumerate(slopes))
-    s = torch.sigmoid(x)
-    w_b, w_s = per_channel(base_weight, x), per_channel(spline_weight, x)
-    dx = dy * (w_b * s * (1 + x * (1 - s)) + w_s * d_spline)
-    g_c = torch.stack([reduce_like(dy * w_s * b, base_weight) for b in basis], dim=1)
-    return (dx, g_c, reduce_like(dy * x * s, base_weight), reduce_like(dy * spline, spline_weight),
-            torch.zeros_like(knots), torch.zeros_like(order_marker))
+    def backward(x, dy, coefficients, base_weight, spline_weight, knots):
+        lower, basis = _bspline_bases(x, knots, order)
+        if order == 0:
+            slopes = [torch.zeros_like(x) for _ in basis]
+        else:  # B'_{i,k} = k B_{i,k-1} / (t_{i+k} - t_i) - k B_{i+1,k-1} / (t_{i+k+1} - t_{i+1})
+            inv = [order / (knots[i + order] - knots[i]) for i in range(len(lower))]
+            slopes = [inv[i] * lower[i] - inv[i + 1] * lower[i + 1] for i in range(len(basis))]
+        spline = sum(per_channel(coefficients[:, i], x) * b for i, b in enumerate(basis))
+        d_spline = sum(per_channel(coefficients[:, i], x) * d for i, d in enumerate(slopes))
+        s = torch.sigmoid(x)
+        w_b, w_s = per_channel(base_weight, x), per_channel(spline_weight, x)
+        dx = dy * (w_b * s * (1 + x * (1 - s)) + w_s * d_spline)
+        g_c = torch.stack([reduce_like(dy * w_s * b, base_weight) for b in basis], dim=1)
+        return (dx, g_c, reduce_like(dy * x * s, base_weight), reduce_like(dy * spline, spline_weight),
+                torch.zeros_like(knots))
+
+    return forward, backward
 
 
 @register_kernel("bspline", "cpu")
 def bspline_kernel(module, x):
     if module.channels is not None:
         along_channels(module.base_weight, x)  # the standard channel-mismatch error
-    # The order is static for the compiled code: carried as the length of a dummy tensor.
-    order_marker = torch.zeros(module.spline_order, dtype=x.dtype)
-    return apply(bspline_forward, bspline_backward, x, module.coefficients, module.base_weight,
-                 module.spline_weight, module.knots, order_marker)
+    return apply(*bspline_math(module.spline_order), x, module.coefficients, module.base_weight,
+                 module.spline_weight, module.knots)
 
 
 # --- PAU (version B): y = P(x) / (1 + |x B(x)|) ---
