@@ -26,8 +26,7 @@ def matrix_acts(name_or_path: str) -> list[str]:
 
     specs = []
     for cell in expand(name_or_path):
-        params = ",".join(f"{k}={v}" for k, v in sorted(cell.act_params.items()))
-        spec = f"{cell.activation}:{params}" if params else cell.activation
+        spec = ActSpec(cell.activation, dict(cell.act_params)).label  # "name:k=v,..." as --act takes it
         if spec not in specs:
             specs.append(spec)
     return specs
