@@ -214,7 +214,7 @@ def test_pwlu_cpu_kernel_forms_match_reference(form, regions, channels, dtype):
         unit.right_slope.fill_(1.3)
     width = 6.0 / regions  # default bounds (-3, 3)
     ends = torch.tensor([-3.0 + k * width for k in range(regions + 1)], dtype=dtype)
-    x = torch.randn(3, channels or 4, 77, dtype=dtype) * 2.5
+    x = torch.randn(3, channels or 4, 301, dtype=dtype) * 2.5  # rows: 2 vector blocks + a tail
     x.view(-1)[: ends.numel()] = ends
     x = x.requires_grad_()
     dy = torch.randn_like(x)

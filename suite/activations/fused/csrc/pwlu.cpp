@@ -10,12 +10,13 @@
 //   With u = (x - B_L) / d and D_j = Y_{j+1} - Y_j, PWLU inside [B_L, B_R) is
 //       y = Y_0 + sum_j D_j clamp(u - j, 0, 1),
 //   a sum of hinges. Each lane's region k = clamp(floor(u), 0, N-1) gives its line
-//   (Y_k - k D_k) + u D_k: looked up in a 16-entry vector table on AVX (vpermilps; no
-//   gathers needed, which AVX-without-AVX2 CPUs lack), else found by one compare per
+//   (Y_k - k D_k) + u D_k: looked up in a vector table (AVX-512: one vpermt2ps for up to
+//   32 regions; AVX: vpermilps over 16, as AVX-without-AVX2 CPUs lack gathers and
+//   cross-lane float permutes), else found by one compare per
 //   region end. The backward takes the slope D_k the same way, and the heights gradient
 //   from the hinge sums G_j = sum dy clamp(u - j, 0, 1) (Y_j gets G_{j-1} - G_j), each
 //   the difference of two sums of dy max(u, j): two vector instructions per region end
-//   for 8 elements, where a scalar histogram costs several per element. The vector sums
+//   for a whole vector of elements, where a scalar histogram costs several per element. The vector sums
 //   go into double precision every kFlush elements, so the differences of large sums do
 //   not lose the small ones.
 // * "scalar" (any number of regions): one region lookup per element and a histogram of
@@ -25,7 +26,7 @@
 #include <algorithm>
 #include <cstring>
 #include <type_traits>
-#if defined(__AVX__)
+#if defined(__AVX__) || defined(__AVX512F__)
 #include <immintrin.h>
 #endif
 #include <vector>
@@ -67,41 +68,73 @@ inline void locate(scalar_t v, scalar_t left, scalar_t width, scalar_t top, int&
   t = u - f;
 }
 
-// --- 32-byte vectors (GCC/Clang vector extensions: AVX registers on x86, two NEON
+// --- Vectors of the widest registers the build targets (GCC/Clang vector extensions:
+// 64 bytes with AVX-512, 32 bytes otherwise, i.e. AVX registers on x86 and two NEON
 // registers on ARM; the compiler picks the instructions, no intrinsics needed) ---
+#if defined(__AVX512F__)
+constexpr int kVecBytes = 64;
+#else
+constexpr int kVecBytes = 32;
+#endif
 template <typename T> struct VecOf;
-template <> struct VecOf<float> { typedef float type __attribute__((vector_size(32), aligned(4))); };
-template <> struct VecOf<double> { typedef double type __attribute__((vector_size(32), aligned(8))); };
+template <> struct VecOf<float> { typedef float type __attribute__((vector_size(kVecBytes), aligned(4))); };
+template <> struct VecOf<double> { typedef double type __attribute__((vector_size(kVecBytes), aligned(8))); };
 
 template <typename T> using Vec = typename VecOf<T>::type;
-template <typename T> constexpr int kVecLanes = 32 / sizeof(T);
+template <typename T> constexpr int kVecLanes = kVecBytes / sizeof(T);
 
 template <typename T> inline Vec<T> splat(T s) { return Vec<T>{} + s; }
 template <typename V> inline V vmax(V a, V b) { return a > b ? a : b; }
 
 template <typename T> inline Vec<T> load(const T* p) { Vec<T> v; std::memcpy(&v, p, sizeof v); return v; }
 template <typename T> inline void store(T* p, Vec<T> v) { std::memcpy(p, &v, sizeof v); }
-#if defined(__AVX__)
-// A 16-entry table looked up for 8 floats at once without AVX2's gathers: vpermilps picks
+
+// RegionTable: a per-region float table (a line's base or slope) looked up for a whole
+// vector of region indices at once, where the instruction set allows it; elsewhere
+// region_lines falls back to one compare-and-select per region end.
+#if defined(__AVX512F__)
+// AVX-512: vpermt2ps picks from two 16-float registers by the low 5 bits of the index,
+// i.e. up to 32 regions in one instruction.
+constexpr int kTableRegions = 32;
+
+struct RegionTable {
+  __m512 low, high;
+  RegionTable() = default;
+  explicit RegionTable(const float* t) : low(_mm512_loadu_ps(t)), high(_mm512_loadu_ps(t + 16)) {}  // t: 32 entries
+  __m512 operator()(__m512 k) const {  // k: region indices as floats
+    return _mm512_permutex2var_ps(low, _mm512_cvttps_epi32(k), high);
+  }
+};
+inline Vec<float> floor_lanes(Vec<float> v) { return (Vec<float>)_mm512_roundscale_ps((__m512)v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC); }
+#elif defined(__AVX__)
+// AVX without AVX2 has no gathers and no cross-lane permutes of floats: vpermilps picks
 // within each 128-bit half by the low 2 bits of the index, from four 4-entry slices of
 // the table (each copied into both halves); bits 2 and 3 of the index pick the slice.
 // About 12 instructions against 30 for compare-and-select over 16 regions.
 constexpr int kTableRegions = 16;
 
-struct Table16 {
+struct RegionTable {
   __m256 slice[4];
-  Table16() = default;
-  explicit Table16(const float* t) {  // t: 16 entries
+  RegionTable() = default;
+  explicit RegionTable(const float* t) {  // t: 16 entries used (32 given)
     for (int s = 0; s < 4; ++s)
       slice[s] = _mm256_setr_ps(t[4 * s], t[4 * s + 1], t[4 * s + 2], t[4 * s + 3], t[4 * s], t[4 * s + 1],
                                 t[4 * s + 2], t[4 * s + 3]);
   }
-  __m256 operator()(__m256i index, __m256 bit2, __m256 bit3) const {
+  __m256 operator()(__m256 k) const {  // k: region indices as floats
+    const __m256 eight = _mm256_set1_ps(8.f), four = _mm256_set1_ps(4.f);
+    const __m256 bit3 = _mm256_cmp_ps(k, eight, _CMP_GE_OQ);
+    const __m256 bit2 = _mm256_cmp_ps(_mm256_sub_ps(k, _mm256_and_ps(bit3, eight)), four, _CMP_GE_OQ);
+    const __m256i index = _mm256_cvttps_epi32(k);
     const __m256 low = _mm256_blendv_ps(_mm256_permutevar_ps(slice[0], index), _mm256_permutevar_ps(slice[1], index), bit2);
     const __m256 high = _mm256_blendv_ps(_mm256_permutevar_ps(slice[2], index), _mm256_permutevar_ps(slice[3], index), bit2);
     return _mm256_blendv_ps(low, high, bit3);
   }
 };
+inline Vec<float> floor_lanes(Vec<float> v) { return (Vec<float>)_mm256_floor_ps((__m256)v); }
+#endif
+#if defined(__AVX__) || defined(__AVX512F__)
+#define PWLU_REGION_TABLE 1
 #endif
 
 // One channel's constants, as vectors where the inner loop needs them.
@@ -114,8 +147,8 @@ struct Unit {
   T level[kHingeMaxRegions + 1];  // j, the region ends in u
   T middle;                       // N / 2
   T centred[kHingeMaxRegions + 1];  // j - N / 2
-#if defined(__AVX__)
-  Table16 base_table, step_table;  // base and steps for region_lines' lookup (float only)
+#if PWLU_REGION_TABLE
+  RegionTable base_table, step_table;  // base and steps for region_lines' lookup (float only)
 #endif
   Unit(const T* h, int regions_, T L, T R, T KL, T KR)
       : regions(regions_), left(L), right(R), width((R - L) / regions_), kl(KL), kr(KR), h0(h[0]), hn(h[regions_]),
@@ -129,16 +162,16 @@ struct Unit {
       level[j] = static_cast<T>(j);
       centred[j] = level[j] - middle;
     }
-#if defined(__AVX__)
+#if PWLU_REGION_TABLE
     base_table = table(base);
     step_table = table(steps);
 #endif
   }
-#if defined(__AVX__)
-  static Table16 table(const T* values) {  // the first 16 values as floats (unused for double)
-    float t[16];
-    for (int j = 0; j < 16; ++j) t[j] = static_cast<float>(values[j]);
-    return Table16(t);
+#if PWLU_REGION_TABLE
+  static RegionTable table(const T* values) {  // the first 32 values as floats (unused for double)
+    float t[kHingeMaxRegions];
+    for (int j = 0; j < kHingeMaxRegions; ++j) t[j] = static_cast<float>(values[j]);
+    return RegionTable(t);
   }
 #endif
 };
@@ -149,22 +182,21 @@ struct Unit {
 //
 // region_lines: for each lane, the line base_k + u D_k of its region
 // k = clamp(floor(u), 0, N-1) (base_k = Y_k - k D_k). Generic: one compare per region end
-// (u >= j) selects base_j and D_j. float with AVX and at most 16 regions: two table lookups.
+// (u >= j) selects base_j and D_j. float with a RegionTable (AVX-512: up to 32 regions,
+// AVX: up to 16): two table lookups.
 template <int U, typename T>
 inline void region_lines(const Unit<T>& p, const Vec<T>* u, Vec<T>* base, Vec<T>* slope) {
   using V = Vec<T>;
-#if defined(__AVX__)
+#if PWLU_REGION_TABLE
   if constexpr (std::is_same_v<T, float>) {
     if (p.regions <= kTableRegions) {
-      const __m256 zero = _mm256_setzero_ps(), top = _mm256_set1_ps(static_cast<float>(p.regions - 1));
-      const __m256 eight = _mm256_set1_ps(8.f), four = _mm256_set1_ps(4.f);
+      const V top = splat(static_cast<float>(p.regions - 1));
       for (int v = 0; v < U; ++v) {
-        const __m256 k = _mm256_min_ps(_mm256_max_ps(_mm256_floor_ps((__m256)u[v]), zero), top);
-        const __m256 bit3 = _mm256_cmp_ps(k, eight, _CMP_GE_OQ);
-        const __m256 bit2 = _mm256_cmp_ps(_mm256_sub_ps(k, _mm256_and_ps(bit3, eight)), four, _CMP_GE_OQ);
-        const __m256i index = _mm256_cvttps_epi32(k);
-        base[v] = (V)p.base_table(index, bit2, bit3);
-        slope[v] = (V)p.step_table(index, bit2, bit3);
+        V k = floor_lanes(u[v]);
+        k = k < top ? k : top;
+        k = k > V{} ? k : V{};
+        base[v] = (V)p.base_table(k);
+        slope[v] = (V)p.step_table(k);
       }
       return;
     }
