@@ -255,3 +255,25 @@ def test_fast_cos_sin_of_the_fourier_kernel_against_float64():
     assert (c.double() - torch.cos(exact)).abs().max() < 2e-6
     assert (s.double() - torch.sin(exact)).abs().max() < 2e-6
     torch.testing.assert_close(cpu.fast_cos(z), c)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_tropical_breakpoints_give_the_first_winning_line(seed):
+    """The fused tropical backward counts breakpoints instead of evaluating every line:
+    the count must be the index of the first maximum of k x + c_k, including for
+    coefficients whose lines never reach the envelope (large random c) and at the
+    initial c = 1, where every line meets at x = 0 and line 0 wins."""
+    from suite.activations.fused.cpu import tropical_breakpoints
+
+    gen = torch.Generator().manual_seed(seed)
+    degree = 2 + seed
+    for c in (3 * torch.randn(degree + 1, generator=gen, dtype=torch.float64), torch.ones(degree + 1, dtype=torch.float64)):
+        b = tropical_breakpoints(c)
+        x = torch.cat([torch.linspace(-20, 20, 4001, dtype=torch.float64), torch.zeros(1, dtype=torch.float64)])
+        lines = x[:, None] * torch.arange(degree + 1, dtype=torch.float64) + c
+        first = (lines == lines.amax(1, keepdim=True)).to(torch.int64).argmax(1)
+        count = (x[:, None] > b).sum(1)
+        near = (x[:, None] - b).abs().amin(1) < 1e-9  # at a kink both neighbours tie
+        assert torch.equal(count[~near], first[~near]), (c, b)
+        assert (b[1:] >= b[:-1]).all(), "breakpoints must not decrease"
+    assert (torch.tensor(0.0, dtype=torch.float64) > b).sum() == 0  # c = 1: the tie at 0 goes to line 0

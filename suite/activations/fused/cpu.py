@@ -272,29 +272,65 @@ def fourier_kernel(module, x):
 
 
 # --- Tropical: y = (sqrt(2)/d) max_k (k x + c_k) ---
-def _tropical_max(x, slopes, offsets):
-    """max_k (slopes_k x + offsets_k) and the index k of the first maximum (the one
+def _first_winning_line(x, slopes, offsets):
+    """The index k of the first maximum of slopes_k x + offsets_k (the line
     torch.amax's gradient goes to when lines tie)."""
     best = slopes[0] * x + offsets[0]
     arg = torch.zeros_like(x)
     for k in range(1, offsets.shape[0]):
         line = slopes[k] * x + offsets[k]
-        take = line > best
-        best = torch.where(take, line, best)
-        arg = torch.where(take, float(k), arg)
-    return best, arg
+        arg = torch.where(line > best, float(k), arg)
+        best = torch.maximum(best, line)
+    return arg
+
+
+def _max_of_lines(x, slopes, offsets):
+    """max_k (slopes_k x + offsets_k): the forward needs no argmax, and a chain of
+    maximums is one vector instruction per line where compare-and-select is three."""
+    best = slopes[0] * x + offsets[0]
+    for k in range(1, offsets.shape[0]):
+        best = torch.maximum(best, slopes[k] * x + offsets[k])
+    return best
 
 
 def tropical_forward(x, c):
     d = c.shape[0] - 1
-    return _tropical_max(x, range(d + 1), c)[0] * (math.sqrt(2) / d)
+    return _max_of_lines(x, range(d + 1), c) * (math.sqrt(2) / d)
+
+
+def tropical_breakpoints(c):
+    """b_1..b_d such that the first maximum of the lines k x + c_k (k = 0..d) has index
+    >= j exactly where x > b_j.
+
+    The slopes 0..d increase, so the lines k >= j overtake all lines i < j at one point
+    and stay above: line k beats every line i < j where x > max_i (c_i - c_k) / (k - i),
+    and some line k >= j does where x > min_k of that. Lines that never reach the
+    envelope simply give equal breakpoints (an empty region)."""
+    d = c.shape[0] - 1
+    idx = torch.arange(d + 1, dtype=c.dtype, device=c.device)
+    i, k = idx[:, None], idx[None, :]
+    crossing = (c[:, None] - c[None, :]) / torch.where(k > i, k - i, 1.0)  # [i, k]: line k overtakes line i
+    j = idx[1:, None, None]
+    beats_lower = torch.where(i[None] < j, crossing[None], -math.inf).amax(1)  # [j, k]: k beats all i < j
+    return torch.where(k >= idx[1:, None], beats_lower, math.inf).amin(1)
 
 
 def tropical_backward(x, dy, c):
+    # The winning line's slope is its index, the number of breakpoints below x; the
+    # gradient of c_k is the sum of dy where line k wins, a difference of two sums of dy
+    # above consecutive breakpoints. Per element: one compare, one add and one masked sum
+    # per breakpoint, against d + 1 line evaluations and d + 1 masked sums for the argmax.
     d = c.shape[0] - 1
-    _, arg = _tropical_max(x, range(d + 1), c)  # the winning line's index is its slope
+    b = tropical_breakpoints(c)
     scale = math.sqrt(2) / d
-    g_c = torch.stack([torch.where(arg == k, dy, 0.0).sum() for k in range(d + 1)]) * scale
+    arg = torch.zeros_like(x)
+    above = [dy.sum()]  # S_j = sum of dy where x > b_j (S_0: everywhere)
+    for j in range(d):
+        over = x > b[j]
+        arg = arg + over.to(x.dtype)
+        above.append(torch.where(over, dy, 0.0).sum())
+    above.append(torch.zeros_like(above[0]))
+    g_c = torch.stack([above[k] - above[k + 1] for k in range(d + 1)]) * scale
     return dy * arg * scale, g_c
 
 
@@ -305,12 +341,12 @@ def tropical_kernel(module, x):
 
 # --- Tropical rational: y = max_k (p_k x + c_k) - max_k (q_k x + d_k) ---
 def tropical_rational_forward(x, pn, cn, pd, cd):
-    return _tropical_max(x, pn, cn)[0] - _tropical_max(x, pd, cd)[0]
+    return _max_of_lines(x, pn, cn) - _max_of_lines(x, pd, cd)
 
 
 def tropical_rational_backward(x, dy, pn, cn, pd, cd):
-    _, a = _tropical_max(x, pn, cn)
-    _, b = _tropical_max(x, pd, cd)
+    a = _first_winning_line(x, pn, cn)
+    b = _first_winning_line(x, pd, cd)
     dx = torch.zeros_like(x)
     g_pn, g_cn, g_pd, g_cd = [], [], [], []
     for k in range(pn.shape[0]):
