@@ -279,24 +279,19 @@ def test_tropical_breakpoints_give_the_first_winning_line(seed):
     assert (torch.tensor(0.0, dtype=torch.float64) > b).sum() == 0  # c = 1: the tie at 0 goes to line 0
 
 
-@pytest.mark.parametrize("name,params", [("fourier", {"degree": 5}), ("tropical_rational", {"degree": 5}), ("pau", {})])
-def test_compiled_backward_is_one_pass_over_the_input(name, params):
-    """The backward reads x and dy once: dx and every parameter-gradient sum in one loop.
-    (Inductor's default limit on side-by-side fusion splits backwards with more than 15
-    sums into two passes that each recompute the math; cpu.compiled raises it.)"""
+def test_fourier_backward_is_one_pass_over_the_input():
+    """The Fourier backward reads x and dy once: dx and all 16 parameter-gradient sums in
+    one loop, so the cos/sin are computed once. (Inductor's default limit on side-by-side
+    fusion splits it into two passes; cpu.one_pass raises the limit.)"""
     from torch._inductor.utils import run_and_get_code
 
     from suite.activations.fused import cpu
 
-    module = A.create(name, **params)
-    math_fns = {"fourier": cpu.fourier_backward, "tropical_rational": cpu.tropical_rational_backward, "pau": cpu.pau_backward}
-    params_of = {"fourier": lambda m: (m.fundamental, m.coefficients, m.frequencies, m.phases),
-                 "tropical_rational": lambda m: (m.powers_num, m.coefficients_num, m.powers_denom, m.coefficients_denom),
-                 "pau": lambda m: (m.numerator, m.denominator)}
+    module = A.create("fourier", degree=5)
     x = torch.randn(4, 3, 64, 64)
-    args = (x, torch.randn_like(x), *[p.detach() for p in params_of[name](module)])
+    params = [p.detach() for p in (module.fundamental, module.coefficients, module.frequencies, module.phases)]
     torch._dynamo.reset()
-    fn = torch.compile(math_fns[name], fullgraph=True, options=cpu._inductor_options())
-    _, (code, *_) = run_and_get_code(fn, *args)
+    fn = torch.compile(cpu.fourier_backward, fullgraph=True, options=cpu.fourier_backward.inductor_options)
+    _, (code, *_) = run_and_get_code(fn, x, torch.randn_like(x), *params)
     loops = code.count(f"<static_cast<int64_t>({x.numel()}L)")
-    assert loops == 1, f"{name}: {loops} loops over the input in the compiled backward"
+    assert loops == 1, f"{loops} loops over the input in the compiled Fourier backward"
