@@ -3,7 +3,9 @@
 Forward and backward are each one function compiled by torch.compile (inductor emits
 vectorised, OpenMP-parallel C++): the forward reads x once and writes y; the backward
 reads x and dy once, writes dx and reduces the parameter gradients in the same pass
-(inductor's reductions keep per-thread partial sums, no per-element atomics). Only the
+(inductor's reductions keep per-thread partial sums, no per-element atomics; a backward
+with more than 15 sums is split in two passes unless marked ``one_pass``, which is
+faster only where its math is costly to redo, as Fourier's). Only the
 input and the small parameter tensors are saved for backward, never intermediates: the
 backward recomputes them, which is cheaper than storing and reloading them.
 
