@@ -257,26 +257,54 @@ def test_fast_cos_sin_of_the_fourier_kernel_against_float64():
     torch.testing.assert_close(cpu.fast_cos(z), c)
 
 
+def _first_maximum(x, slopes, offsets):
+    lines = x[:, None] * slopes + offsets
+    return (lines == lines.amax(1, keepdim=True)).to(torch.int64).argmax(1)
+
+
 @pytest.mark.parametrize("seed", range(5))
-def test_tropical_breakpoints_give_the_first_winning_line(seed):
-    """The fused tropical backward counts breakpoints instead of evaluating every line:
-    the count must be the index of the first maximum of k x + c_k, including for
-    coefficients whose lines never reach the envelope (large random c) and at the
-    initial c = 1, where every line meets at x = 0 and line 0 wins."""
-    from suite.activations.fused.cpu import tropical_breakpoints
+def test_envelope_breakpoints_give_the_first_winning_line(seed):
+    """The fused tropical backwards count breakpoints instead of evaluating every line:
+    with the slopes in order, the count must be the index of the first maximum of
+    slope_k x + c_k, for the tropical unit's slopes 0..d, for random slopes with some
+    repeated, for offsets whose lines never reach the envelope (large random c), and at
+    the tropical unit's initial c = 1, where every line meets at x = 0 and line 0 wins."""
+    from suite.activations.fused.cpu import envelope_breakpoints
 
     gen = torch.Generator().manual_seed(seed)
-    degree = 2 + seed
-    for c in (3 * torch.randn(degree + 1, generator=gen, dtype=torch.float64), torch.ones(degree + 1, dtype=torch.float64)):
-        b = tropical_breakpoints(c)
-        x = torch.cat([torch.linspace(-20, 20, 4001, dtype=torch.float64), torch.zeros(1, dtype=torch.float64)])
-        lines = x[:, None] * torch.arange(degree + 1, dtype=torch.float64) + c
-        first = (lines == lines.amax(1, keepdim=True)).to(torch.int64).argmax(1)
-        count = (x[:, None] > b).sum(1)
-        near = (x[:, None] - b).abs().amin(1) < 1e-9  # at a kink both neighbours tie
-        assert torch.equal(count[~near], first[~near]), (c, b)
-        assert (b[1:] >= b[:-1]).all(), "breakpoints must not decrease"
-    assert (torch.tensor(0.0, dtype=torch.float64) > b).sum() == 0  # c = 1: the tie at 0 goes to line 0
+    n = 3 + seed
+    f64 = dict(dtype=torch.float64)
+    x = torch.cat([torch.linspace(-20, 20, 4001, **f64), torch.zeros(1, **f64)])
+    random_slopes = torch.randn(n, generator=gen, **f64).sort().values
+    repeated = random_slopes.clone()
+    repeated[1] = repeated[0]  # two parallel lines: the lower one never wins
+    for slopes in (torch.arange(n, **f64), random_slopes, repeated):
+        for offsets in (3 * torch.randn(n, generator=gen, **f64), torch.ones(n, **f64)):
+            b = envelope_breakpoints(slopes, offsets)
+            count = (x[:, None] > b).sum(1)
+            near = (x[:, None] - b).abs().amin(1) < 1e-9  # at a kink both neighbours tie
+            first = _first_maximum(x, slopes, offsets)
+            assert torch.equal(count[~near], first[~near]), (slopes, offsets, b)
+            assert (b[1:] >= b[:-1]).all(), "breakpoints must not decrease"
+    b = envelope_breakpoints(torch.arange(n, **f64), torch.ones(n, **f64))
+    assert (torch.tensor(0.0, **f64) > b).sum() == 0  # c = 1: the tie at 0 goes to line 0
+
+
+def test_tropical_rational_backward_with_unsorted_and_repeated_slopes():
+    """tropical_rational's learnable slopes come in any order (and may repeat): its
+    breakpoint backward sorts them and must hand each gradient back to its own line."""
+    ref, fast = pair("tropical_rational", {"degree": 4})
+    with torch.no_grad():
+        for unit in (ref, fast):
+            unit.powers_num.copy_(torch.tensor([2.0, -1.0, 0.5, 0.5, -3.0]))
+            unit.coefficients_num.copy_(torch.tensor([0.1, 0.4, -0.2, 0.3, 1.0]))
+    x = (torch.randn(5, 3, 41) * 3).requires_grad_()
+    dy = torch.randn_like(x)
+    y_ref, y_fast = ref(x), fast(x)
+    torch.testing.assert_close(y_fast, y_ref)
+    for a, b in zip(torch.autograd.grad(y_fast, [x, *fast.parameters()], dy),
+                    torch.autograd.grad(y_ref, [x, *ref.parameters()], dy)):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4 * (1 + b.abs().max().item()))
 
 
 def test_fourier_backward_is_one_pass_over_the_input():
