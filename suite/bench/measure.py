@@ -8,7 +8,10 @@ ratios taken that way are meaningful, and they are what the suite reports.
 """
 from __future__ import annotations
 
+import contextlib
+import os
 import statistics
+import sys
 import time
 from dataclasses import dataclass
 from typing import Callable, Iterable
@@ -133,15 +136,52 @@ def saved_tensor_bytes(run_forward: Callable[[], torch.Tensor],
 
 
 def peak_memory_bytes(fn: Callable[[], object], device: torch.device) -> int | None:
-    """Peak extra device memory of one ``fn()`` (CUDA only; None on CPU)."""
+    """Peak extra device memory of one ``fn()``: CUDA from the caching allocator's
+    statistics, CPU from the profiler's allocation events (None if it gives none)."""
     if device.type != "cuda":
-        return None
+        return _cpu_peak_bytes(fn)
     _sync(device)
     torch.cuda.reset_peak_memory_stats(device)
     base = torch.cuda.memory_allocated(device)
     fn()
     _sync(device)
     return torch.cuda.max_memory_allocated(device) - base
+
+
+@contextlib.contextmanager
+def _stderr_silenced():
+    """The profiler's C++ side logs its start and stop straight to file descriptor 2."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _cpu_peak_bytes(fn: Callable[[], object]) -> int | None:
+    """The CPU allocator reports every allocation and free to the profiler (inductor's
+    and C++ extensions' buffers included); their running sum in time order peaks at
+    the most memory ``fn()`` held at once beyond what existed before it."""
+    from torch.profiler import ProfilerActivity, profile
+
+    try:
+        with _stderr_silenced(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+            fn()
+        events = prof.profiler.kineto_results.events()
+        changes = sorted((e.start_ns(), e.nbytes()) for e in events if e.name() == "[memory]")
+    except (AttributeError, RuntimeError):  # a profiler without these events
+        return None
+    if not changes:
+        return None
+    held = peak = 0
+    for _, nbytes in changes:
+        held += nbytes
+        peak = max(peak, held)
+    return peak
 
 
 def leaf_parameters(module: torch.nn.Module) -> list[torch.Tensor]:
