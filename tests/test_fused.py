@@ -197,16 +197,10 @@ PWLU_FORMS = [("hinge", 8, None), ("hinge", 16, None), ("hinge", 32, 5), ("hinge
               ("scalar", 16, None), ("scalar", 64, 5)]
 
 
-@needs_extension
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("form,regions,channels", PWLU_FORMS, ids=[f"{f}-{r}-{c}" for f, r, c in PWLU_FORMS])
-def test_pwlu_cpu_kernel_forms_match_reference(form, regions, channels, dtype):
-    """Both formulations of the C++ kernel (the dispatch picks one by the number of
-    regions), on inputs that hit every region end exactly, both outer regions and rows
-    whose length is not a multiple of the vector block (the padded tail)."""
-    from suite.activations.fused import cpu_pwlu
-
-    ext = cpu_pwlu.extension()
+def check_pwlu_form(ext, form, regions, channels, dtype):
+    """One formulation of a build of the C++ kernel against the reference, on inputs that
+    hit every region end exactly, both outer regions and rows whose length is not a
+    multiple of the vector block (the padded tail)."""
     unit = A.create("pwlu", regions=regions, channels=channels, impl="reference").to(dtype)
     with torch.no_grad():
         unit.heights.add_(0.3 * torch.randn_like(unit.heights))
@@ -229,6 +223,39 @@ def test_pwlu_cpu_kernel_forms_match_reference(form, regions, channels, dtype):
     for name, a, b in zip(["input", "heights", "left_slope", "right_slope"], grads, g_ref):
         torch.testing.assert_close(a.reshape(b.shape), b, rtol=10 * tol, atol=10 * tol * (1 + b.abs().max().item()),
                                    msg=lambda m: f"{form} grad {name}: {m}")
+
+
+@needs_extension
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("form,regions,channels", PWLU_FORMS, ids=[f"{f}-{r}-{c}" for f, r, c in PWLU_FORMS])
+def test_pwlu_cpu_kernel_forms_match_reference(form, regions, channels, dtype):
+    """Both formulations of the C++ kernel (the dispatch picks one by the number of regions)."""
+    from suite.activations.fused import cpu_pwlu
+
+    check_pwlu_form(cpu_pwlu.extension(), form, regions, channels, dtype)
+
+
+def _cpu_flags() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next((line for line in f if line.startswith("flags")), "")
+    except OSError:
+        return ""
+
+
+@needs_extension
+@pytest.mark.skipif(" avx512f" not in _cpu_flags(),
+                    reason="no AVX-512 here: the default build already runs the AVX code path")
+def test_pwlu_kernel_built_without_avx512_matches_reference():
+    """The C++ kernel has one region-table lookup per vector unit (AVX-512 vpermt2ps, AVX
+    vpermilps, compare-and-select elsewhere). A CPU runs only its own by default, so on an
+    AVX-512 machine the AVX path is built separately and held to the reference too."""
+    from suite.activations.fused import cpu_pwlu
+
+    ext = cpu_pwlu.build(("-mno-avx512f",), tag="_no_avx512")
+    for regions, channels in [(16, None), (16, 5), (32, 5), (8, None)]:
+        for dtype in (torch.float32, torch.float64):
+            check_pwlu_form(ext, "hinge", regions, channels, dtype)
 
 
 def test_bf16_pwlu_on_cpu_is_not_labelled_fused():

@@ -40,6 +40,19 @@ def _cpu_tag() -> str:
     return hashlib.sha1(flags.encode()).hexdigest()[:10]
 
 
+CFLAGS = ["-O3", "-fopenmp", "-march=native", "-fno-math-errno", "-fno-trapping-math"]
+
+
+def build(extra_cflags: tuple[str, ...] = (), tag: str = ""):
+    """Compile (or load torch's cached build of) csrc/pwlu.cpp for this CPU; ``extra_cflags``
+    and a matching ``tag`` give variants, e.g. ``-mno-avx512f`` to test the AVX code path
+    on an AVX-512 machine."""
+    from torch.utils.cpp_extension import load
+
+    return load(name=f"suite_pwlu_cpu_{_cpu_tag()}{tag}", sources=[str(_SOURCE)],
+                extra_cflags=[*CFLAGS, *extra_cflags], extra_ldflags=["-fopenmp"], verbose=False)
+
+
 def extension():
     """The compiled extension, or None where it cannot be built."""
     global _EXTENSION, _FAILED
@@ -48,12 +61,7 @@ def extension():
     with _LOCK:
         if _EXTENSION is None and not _FAILED:
             try:
-                from torch.utils.cpp_extension import load
-
-                _EXTENSION = load(
-                    name=f"suite_pwlu_cpu_{_cpu_tag()}", sources=[str(_SOURCE)],
-                    extra_cflags=["-O3", "-fopenmp", "-march=native", "-fno-math-errno", "-fno-trapping-math"], extra_ldflags=["-fopenmp"], verbose=False,
-                )
+                _EXTENSION = build()
             except Exception as exc:  # noqa: BLE001 - no compiler, no ninja, ...
                 _FAILED = True
                 warnings.warn(f"fused PWLU kernel could not be built ({exc}); using the reference implementation", RuntimeWarning)
