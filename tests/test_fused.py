@@ -342,11 +342,14 @@ def test_fourier_backward_is_one_pass_over_the_input():
 
     from suite.activations.fused import cpu
 
+    options = getattr(cpu.fourier_backward, "inductor_options", None)
+    if options is None:
+        pytest.skip("this torch's inductor has no cpp.max_horizontal_fusion_size to raise")
     module = A.create("fourier", degree=5)
     x = torch.randn(4, 3, 64, 64)
     params = [p.detach() for p in (module.fundamental, module.coefficients, module.frequencies, module.phases)]
     torch._dynamo.reset()
-    fn = torch.compile(cpu.fourier_backward, fullgraph=True, options=cpu.fourier_backward.inductor_options)
+    fn = torch.compile(cpu.fourier_backward, fullgraph=True, options=options)
     _, (code, *_) = run_and_get_code(fn, x, torch.randn_like(x), *params)
     loops = code.count(f"<static_cast<int64_t>({x.numel()}L)")
     assert loops == 1, f"{loops} loops over the input in the compiled Fourier backward"
