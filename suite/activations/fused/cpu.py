@@ -328,6 +328,13 @@ def envelope_breakpoints(slopes, offsets):
     return torch.where(k >= idx[1:, None], beats_lower, math.inf).amin(1)
 
 
+def _at_least_float32(*tensors):
+    """Breakpoints are quotients of parameter differences: in bf16 they would be off by
+    up to 0.4 % and hand the gradient near a kink to the wrong line."""
+    dtype = torch.promote_types(tensors[0].dtype, torch.float32)
+    return [t.to(dtype) for t in tensors]
+
+
 def _envelope_gradient_terms(x, dy, dy_x, slopes, offsets):
     """For y = max_k (slopes_k x + offsets_k): the slope of the winning line at each x,
     and the gradients of the slopes and offsets (sums of dy x and of dy where each line
@@ -340,11 +347,12 @@ def _envelope_gradient_terms(x, dy, dy_x, slopes, offsets):
     line evaluation, a compare and four masked sums per line for the argmax."""
     n = slopes.shape[0]
     sorted_slopes, order = torch.sort(slopes, stable=True)
-    b = envelope_breakpoints(sorted_slopes, offsets[order])
+    b = envelope_breakpoints(*_at_least_float32(sorted_slopes, offsets[order]))
+    x_wide = x.to(b.dtype)  # a bf16 x against a 0-dim float32 b_j would round b_j to bf16
     slope = sorted_slopes[0] + torch.zeros_like(x)
     above_dy, above_dy_x = [dy.sum()], [dy_x.sum()]  # sums where x > b_j (j = 0: everywhere)
     for j in range(1, n):
-        over = x > b[j - 1]
+        over = x_wide > b[j - 1]
         slope = slope + torch.where(over, sorted_slopes[j] - sorted_slopes[j - 1], 0.0)
         above_dy.append(torch.where(over, dy, 0.0).sum())
         above_dy_x.append(torch.where(over, dy_x, 0.0).sum())
@@ -362,12 +370,13 @@ def tropical_backward(x, dy, c):
     # number of breakpoints below x; the gradient of c_k is the sum of dy where line k
     # wins, a difference of two sums of dy above consecutive breakpoints.
     d = c.shape[0] - 1
-    b = envelope_breakpoints(torch.arange(d + 1, dtype=c.dtype, device=c.device), c)
+    b = envelope_breakpoints(*_at_least_float32(torch.arange(d + 1, dtype=c.dtype, device=c.device), c))
+    x_wide = x.to(b.dtype)  # a bf16 x against a 0-dim float32 b_j would round b_j to bf16
     scale = math.sqrt(2) / d
     arg = torch.zeros_like(x)
     above = [dy.sum()]  # S_j = sum of dy where x > b_j (S_0: everywhere)
     for j in range(d):
-        over = x > b[j]
+        over = x_wide > b[j]
         arg = arg + over.to(x.dtype)
         above.append(torch.where(over, dy, 0.0).sum())
     above.append(torch.zeros_like(above[0]))
