@@ -340,8 +340,8 @@ def _envelope_gradient_terms(x, dy, dy_x, slopes, offsets):
     and the gradients of the slopes and offsets (sums of dy x and of dy where each line
     wins).
 
-    The lines are sorted by slope (stable, so among equal lines the first wins as in
-    the reference); the winner's rank is then the number of breakpoints below x, and
+    The lines are sorted by slope (stable: of two identical lines the first takes the
+    whole gradient, where torch.amax in the reference would split it); the winner's rank is then the number of breakpoints below x, and
     the sums where a line wins are differences of sums above consecutive breakpoints.
     Per element and breakpoint: one compare, one add and two masked sums, against a
     line evaluation, a compare and four masked sums per line for the argmax."""
