@@ -12,6 +12,7 @@ import torch
 
 import suite.activations as A
 from suite.activations import fused
+from suite.activations.fused import cpu_pwlu
 from suite.errors import SuiteError
 
 CASES = [
@@ -186,8 +187,6 @@ def test_self_check_rejects_a_wrong_kernel_and_keeps_a_right_one():
 @pytest.mark.skipif(shutil.which("c++") is None or shutil.which("ninja") is None, reason="needs a C++ compiler and ninja")
 def test_pwlu_cpu_extension_builds():
     """Without this, a failed build would pass unnoticed: the fallback is the reference."""
-    from suite.activations.fused import cpu_pwlu
-
     assert cpu_pwlu.extension() is not None
 
 
@@ -230,28 +229,16 @@ def check_pwlu_form(ext, form, regions, channels, dtype):
 @pytest.mark.parametrize("form,regions,channels", PWLU_FORMS, ids=[f"{f}-{r}-{c}" for f, r, c in PWLU_FORMS])
 def test_pwlu_cpu_kernel_forms_match_reference(form, regions, channels, dtype):
     """Both formulations of the C++ kernel (the dispatch picks one by the number of regions)."""
-    from suite.activations.fused import cpu_pwlu
-
     check_pwlu_form(cpu_pwlu.extension(), form, regions, channels, dtype)
 
 
-def _cpu_flags() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next((line for line in f if line.startswith("flags")), "")
-    except OSError:
-        return ""
-
-
 @needs_extension
-@pytest.mark.skipif(" avx512f" not in _cpu_flags(),
+@pytest.mark.skipif("avx512f" not in cpu_pwlu.cpu_flags().split(),
                     reason="no AVX-512 here: the default build already runs the AVX code path")
 def test_pwlu_kernel_built_without_avx512_matches_reference():
     """The C++ kernel has one region-table lookup per vector unit (AVX-512 vpermt2ps, AVX
     vpermilps, compare-and-select elsewhere). A CPU runs only its own by default, so on an
     AVX-512 machine the AVX path is built separately and held to the reference too."""
-    from suite.activations.fused import cpu_pwlu
-
     ext = cpu_pwlu.build(("-mno-avx512f",), tag="_no_avx512")
     for regions, channels in [(16, None), (16, 5), (32, 5), (8, None)]:
         for dtype in (torch.float32, torch.float64):

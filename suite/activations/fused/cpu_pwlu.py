@@ -25,19 +25,23 @@ _FAILED = False
 MAX_REGIONS = 256  # kMaxPoints - 1 in csrc/pwlu.cpp
 
 
+def cpu_flags() -> str:
+    """The CPU's feature flags as /proc/cpuinfo lists them (x86 "flags", ARM "Features");
+    "" where there is no such file."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next((line for line in f if line.startswith(("flags", "Features"))), "")
+    except OSError:
+        return ""
+
+
 def _cpu_tag() -> str:
     """The build uses -march=native: key the cached build by the CPU's feature flags so a
     home folder shared by different machines (a cluster) never loads a foreign build."""
     import hashlib
     import platform
 
-    flags = platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags += next((line for line in f if line.startswith(("flags", "Features"))), "")
-    except OSError:
-        pass
-    return hashlib.sha1(flags.encode()).hexdigest()[:10]
+    return hashlib.sha1((platform.machine() + cpu_flags()).encode()).hexdigest()[:10]
 
 
 CFLAGS = ["-O3", "-fopenmp", "-march=native", "-fno-math-errno", "-fno-trapping-math"]
