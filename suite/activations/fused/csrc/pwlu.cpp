@@ -12,13 +12,13 @@
 //   a sum of hinges. Each lane's region k = clamp(floor(u), 0, N-1) gives its line
 //   (Y_k - k D_k) + u D_k: looked up in a vector table (AVX-512: one vpermt2ps for up to
 //   32 regions; AVX: vpermilps over 16, as AVX-without-AVX2 CPUs lack gathers and
-//   cross-lane float permutes), else found by one compare per
-//   region end. The backward takes the slope D_k the same way, and the heights gradient
-//   from the hinge sums G_j = sum dy clamp(u - j, 0, 1) (Y_j gets G_{j-1} - G_j), each
-//   the difference of two sums of dy max(u, j): two vector instructions per region end
-//   for a whole vector of elements, where a scalar histogram costs several per element. The vector sums
-//   go into double precision every kFlush elements, so the differences of large sums do
-//   not lose the small ones.
+//   cross-lane float permutes), else found by one compare per region end. The backward
+//   takes the slope D_k the same way, and the heights gradient from the hinge sums
+//   G_j = sum dy clamp(u - j, 0, 1) (Y_j gets G_{j-1} - G_j), each the difference of two
+//   sums of dy max(u, j): two vector instructions per region end for a whole vector of
+//   elements, where a scalar histogram costs several per element. The vector sums go
+//   into double precision every kFlush elements, so the differences of large sums do not
+//   lose the small ones.
 // * "scalar" (any number of regions): one region lookup per element and a histogram of
 //   the heights gradient in four interleaved sub-histograms.
 #include <torch/extension.h>
@@ -37,14 +37,8 @@ constexpr int64_t kChunk = 16384;
 constexpr int64_t kFlush = 512;  // elements per vector partial sum of the hinge backward
 constexpr int64_t kMaxPoints = 257;  // regions <= 256 (checked in Python)
 constexpr int64_t kHingeMaxRegions = 32;  // above it the lookup wins (N vector steps per element)
-#ifndef PWLU_FORWARD_BLOCK
-#define PWLU_FORWARD_BLOCK 8
-#endif
-#ifndef PWLU_BACKWARD_BLOCK
-#define PWLU_BACKWARD_BLOCK 8
-#endif
-constexpr int kForwardBlock = PWLU_FORWARD_BLOCK;  // vectors per step of the region loop
-constexpr int kBackwardBlock = PWLU_BACKWARD_BLOCK;
+constexpr int kForwardBlock = 8;  // vectors per step of the region loop
+constexpr int kBackwardBlock = 8;
 
 struct Geometry {
   int64_t outer, channels, inner;
