@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from suite.activations.base import along_channels
+from suite.activations.learnable_simple import acon
 from suite.activations.fused import register_kernel
 
 _COMPILED: dict = {}
@@ -155,10 +156,6 @@ def swish_beta_kernel(module, x):
 
 
 # --- ACON-C: y = (p1-p2) x sigmoid(beta (p1-p2) x) + p2 x; Meta-ACON: beta per sample ---
-def _acon(x, dp, beta, p2):
-    return dp * x * torch.sigmoid(beta * dp * x) + p2 * x
-
-
 def _acon_gradient_terms(x, dy, dp, beta, p2):
     """Element-wise dx and the terms whose sums are the gradients of p1, p2 and beta."""
     z = beta * dp * x
@@ -170,7 +167,7 @@ def _acon_gradient_terms(x, dy, dp, beta, p2):
 
 
 def acon_forward(x, p1, p2, beta):
-    return _acon(x, per_channel(p1 - p2, x), per_channel(beta, x), per_channel(p2, x))
+    return acon(x, per_channel(p1, x), per_channel(p2, x), per_channel(beta, x))
 
 
 def acon_backward(x, dy, p1, p2, beta):
@@ -184,7 +181,7 @@ def acon_kernel(module, x):
 
 
 def meta_acon_forward(x, p1, p2, beta):  # beta: [N, C, 1, ...], already broadcastable
-    return _acon(x, per_channel(p1 - p2, x), beta, per_channel(p2, x))
+    return acon(x, per_channel(p1, x), per_channel(p2, x), beta)
 
 
 def meta_acon_backward(x, dy, p1, p2, beta):
