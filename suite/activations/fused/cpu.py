@@ -92,15 +92,6 @@ def apply(forward_math, backward_math, x, *params):
     return FusedActivation.apply(forward_math, backward_math, x, *cast)
 
 
-def per_channel(p: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """[1] or [C] parameter viewed to broadcast over dim 1 of x."""
-    if p.shape[0] == 1:
-        return p.reshape((1,) * x.dim())
-    shape = [1] * x.dim()
-    shape[1] = p.shape[0]
-    return p.reshape(shape)
-
-
 def reduce_like(g: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
     """Sum an element-wise gradient down to a [1] or [C] parameter's shape."""
     if p.shape[0] == 1:
@@ -140,11 +131,11 @@ def hermite_kernel(module, x):
 
 # --- Swish with learnable beta: y = x sigmoid(beta x) ---
 def swish_beta_forward(x, beta):
-    return x * torch.sigmoid(per_channel(beta, x) * x)
+    return x * torch.sigmoid(along_channels(beta, x) * x)
 
 
 def swish_beta_backward(x, dy, beta):
-    b = per_channel(beta, x)
+    b = along_channels(beta, x)
     s = torch.sigmoid(b * x)
     ds = s * (1 - s)
     return dy * (s + b * x * ds), reduce_like(dy * x * x * ds, beta)
@@ -167,11 +158,11 @@ def _acon_gradient_terms(x, dy, dp, beta, p2):
 
 
 def acon_forward(x, p1, p2, beta):
-    return acon(x, per_channel(p1, x), per_channel(p2, x), per_channel(beta, x))
+    return acon(x, along_channels(p1, x), along_channels(p2, x), along_channels(beta, x))
 
 
 def acon_backward(x, dy, p1, p2, beta):
-    dx, t1, t2, tb = _acon_gradient_terms(x, dy, per_channel(p1 - p2, x), per_channel(beta, x), per_channel(p2, x))
+    dx, t1, t2, tb = _acon_gradient_terms(x, dy, along_channels(p1 - p2, x), along_channels(beta, x), along_channels(p2, x))
     return dx, reduce_like(t1, p1), reduce_like(t2, p2), reduce_like(tb, beta)
 
 
@@ -181,11 +172,11 @@ def acon_kernel(module, x):
 
 
 def meta_acon_forward(x, p1, p2, beta):  # beta: [N, C, 1, ...], already broadcastable
-    return acon(x, per_channel(p1, x), per_channel(p2, x), beta)
+    return acon(x, along_channels(p1, x), along_channels(p2, x), beta)
 
 
 def meta_acon_backward(x, dy, p1, p2, beta):
-    dx, t1, t2, tb = _acon_gradient_terms(x, dy, per_channel(p1 - p2, x), beta, per_channel(p2, x))
+    dx, t1, t2, tb = _acon_gradient_terms(x, dy, along_channels(p1 - p2, x), beta, along_channels(p2, x))
     spatial = tuple(range(2, x.dim()))
     return dx, reduce_like(t1, p1), reduce_like(t2, p2), tb.sum(spatial, keepdim=True) if spatial else tb
 
@@ -407,12 +398,12 @@ def tropical_rational_kernel(module, x):
 
 # --- PReLU: y = max(0, x) + a min(0, x) ---
 def prelu_forward(x, a):
-    return torch.where(x > 0, x, per_channel(a, x) * x)
+    return torch.where(x > 0, x, along_channels(a, x) * x)
 
 
 def prelu_backward(x, dy, a):
     # clamp's subgradient, as the reference: at x = 0 both pieces pass (1 + a)
-    slope = (x >= 0).to(x.dtype) + per_channel(a, x) * (x <= 0).to(x.dtype)
+    slope = (x >= 0).to(x.dtype) + along_channels(a, x) * (x <= 0).to(x.dtype)
     return dy * slope, reduce_like(dy * torch.clamp(x, max=0), a)
 
 
@@ -423,12 +414,12 @@ def prelu_kernel(module, x):
 
 # --- Sqish: y = alpha x + (1 - alpha) x sigmoid(2 gamma (1 - alpha) x - log beta) ---
 def sqish_forward(x, alpha, gamma, log_beta):
-    a, g = per_channel(alpha, x), per_channel(gamma, x)
+    a, g = along_channels(alpha, x), along_channels(gamma, x)
     return a * x + (1 - a) * x * torch.sigmoid(2 * g * (1 - a) * x - log_beta)
 
 
 def sqish_backward(x, dy, alpha, gamma, log_beta):
-    a, g = per_channel(alpha, x), per_channel(gamma, x)
+    a, g = along_channels(alpha, x), along_channels(gamma, x)
     s = torch.sigmoid(2 * g * (1 - a) * x - log_beta)
     ds = s * (1 - s)  # d sigmoid / dz
     dx = a + (1 - a) * (s + x * ds * 2 * g * (1 - a))
@@ -466,8 +457,8 @@ def bspline_math(order: int):
 
     def forward(x, coefficients, base_weight, spline_weight, knots):
         _, basis = _bspline_bases(x, knots, order)
-        spline = sum(per_channel(coefficients[:, i], x) * b for i, b in enumerate(basis))
-        return per_channel(base_weight, x) * F.silu(x) + per_channel(spline_weight, x) * spline
+        spline = sum(along_channels(coefficients[:, i], x) * b for i, b in enumerate(basis))
+        return along_channels(base_weight, x) * F.silu(x) + along_channels(spline_weight, x) * spline
 
     def backward(x, dy, coefficients, base_weight, spline_weight, knots):
         lower, basis = _bspline_bases(x, knots, order)
@@ -476,10 +467,10 @@ def bspline_math(order: int):
         else:  # B'_{i,k} = k B_{i,k-1} / (t_{i+k} - t_i) - k B_{i+1,k-1} / (t_{i+k+1} - t_{i+1})
             inv = [order / (knots[i + order] - knots[i]) for i in range(len(lower))]
             slopes = [inv[i] * lower[i] - inv[i + 1] * lower[i + 1] for i in range(len(basis))]
-        spline = sum(per_channel(coefficients[:, i], x) * b for i, b in enumerate(basis))
-        d_spline = sum(per_channel(coefficients[:, i], x) * d for i, d in enumerate(slopes))
+        spline = sum(along_channels(coefficients[:, i], x) * b for i, b in enumerate(basis))
+        d_spline = sum(along_channels(coefficients[:, i], x) * d for i, d in enumerate(slopes))
         s = torch.sigmoid(x)
-        w_b, w_s = per_channel(base_weight, x), per_channel(spline_weight, x)
+        w_b, w_s = along_channels(base_weight, x), along_channels(spline_weight, x)
         dx = dy * (w_b * s * (1 + x * (1 - s)) + w_s * d_spline)
         g_c = torch.stack([reduce_like(dy * w_s * b, base_weight) for b in basis], dim=1)
         return (dx, g_c, reduce_like(dy * x * s, base_weight), reduce_like(dy * spline, spline_weight),
