@@ -48,18 +48,24 @@ def pair(name, params):
     return ref, fast
 
 
+def assert_matches_reference(ref, fast, x, name, **value_tolerance):
+    """fast(x) equals ref(x) (``value_tolerance``: assert_close's, default its own), and so
+    do the gradients of the input and of every parameter."""
+    dy = torch.randn_like(x)
+    y_ref, y_fast = ref(x), fast(x)
+    torch.testing.assert_close(y_fast, y_ref, **value_tolerance)
+    g_ref = torch.autograd.grad(y_ref, [x, *ref.parameters()], dy)
+    g_fast = torch.autograd.grad(y_fast, [x, *fast.parameters()], dy)
+    for (pname, _), a, b in zip([("input", None), *ref.named_parameters()], g_fast, g_ref):
+        # parameter gradients are sums over thousands of elements: compare relative to their scale
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4 * (1 + b.abs().max().item()), msg=lambda m: f"{name} grad {pname}: {m}")
+
+
 @pytest.mark.parametrize("name,params", CASES, ids=[f"{n}-{p}" for n, p in CASES])
 def test_fused_matches_reference(name, params):
     ref, fast = pair(name, params)
     x = (torch.randn(4, 3, 17, 19) * 2.5).requires_grad_()
-    dy = torch.randn_like(x)
-    y_ref, y_fast = ref(x), fast(x)
-    torch.testing.assert_close(y_fast, y_ref, rtol=1e-5, atol=1e-5)
-    g_ref = torch.autograd.grad(y_ref, [x, *ref.parameters()], dy)
-    g_fast = torch.autograd.grad(y_fast, [x, *fast.parameters()], dy)
-    for (pname, _), a, b in zip([("input", None), *ref.named_parameters()], g_fast, g_ref):
-        # parameter gradients are sums over ~4k elements: compare relative to their scale
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4 * (1 + b.abs().max().item()), msg=lambda m: f"{name} grad {pname}: {m}")
+    assert_matches_reference(ref, fast, x, name, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("name,params", [("pwlu", {}), ("hermite", {"degree": 8}), ("fourier", {"degree": 3})])
@@ -313,12 +319,7 @@ def test_tropical_rational_backward_with_unsorted_and_repeated_slopes():
             unit.powers_num.copy_(torch.tensor([2.0, -1.0, 0.5, 0.5, -3.0]))
             unit.coefficients_num.copy_(torch.tensor([0.1, 0.4, -0.2, 0.3, 1.0]))
     x = (torch.randn(5, 3, 41) * 3).requires_grad_()
-    dy = torch.randn_like(x)
-    y_ref, y_fast = ref(x), fast(x)
-    torch.testing.assert_close(y_fast, y_ref)
-    for a, b in zip(torch.autograd.grad(y_fast, [x, *fast.parameters()], dy),
-                    torch.autograd.grad(y_ref, [x, *ref.parameters()], dy)):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4 * (1 + b.abs().max().item()))
+    assert_matches_reference(ref, fast, x, "tropical_rational")
 
 
 def test_fourier_backward_is_one_pass_over_the_input():
