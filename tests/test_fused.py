@@ -12,7 +12,7 @@ import torch
 
 import suite.activations as A
 from suite.activations import fused
-from suite.activations.fused import cpu_pwlu
+from suite.activations.fused import cpu_pwlu, native
 from suite.errors import SuiteError
 
 CASES = [
@@ -239,13 +239,13 @@ def test_pwlu_cpu_kernel_forms_match_reference(form, regions, channels, dtype):
 
 
 @needs_extension
-@pytest.mark.skipif("avx512f" not in cpu_pwlu.cpu_flags().split(),
+@pytest.mark.skipif(not native.has_avx512(),
                     reason="no AVX-512 here: the default build already runs the AVX code path")
 def test_pwlu_kernel_built_without_avx512_matches_reference():
     """The C++ kernel has one region-table lookup per vector unit (AVX-512 vpermt2ps, AVX
     vpermilps, compare-and-select elsewhere). A CPU runs only its own by default, so on an
     AVX-512 machine the AVX path is built separately and held to the reference too."""
-    ext = cpu_pwlu.build(("-mno-avx512f",), tag="_no_avx512")
+    ext = cpu_pwlu.NATIVE.build(("-mno-avx512f",), tag="_no_avx512")
     for regions, channels in [(16, None), (16, 5), (32, 5), (8, None)]:
         for dtype in (torch.float32, torch.float64):
             check_pwlu_form(ext, "hinge", regions, channels, dtype)

@@ -12,6 +12,9 @@ backward recomputes them, which is cheaper than storing and reloading them.
 Each kernel is the pair (forward_math, backward_math) of plain tensor functions below;
 ``FusedActivation`` wires a pair into autograd. If torch.compile is unavailable or fails
 the same math runs eagerly (correct, slower) after a single warning.
+
+The sigmoid-gated units (Swish-beta, ACON-C, Meta-ACON, Sqish, APALU) are registered by
+``cpu_gated``, whose C++ kernels take float32 inputs; their pairs here serve the rest.
 """
 from __future__ import annotations
 
@@ -141,7 +144,6 @@ def swish_beta_backward(x, dy, beta):
     return dy * (s + b * x * ds), reduce_like(dy * x * x * ds, beta)
 
 
-@register_kernel("swish_beta", "cpu")
 def swish_beta_kernel(module, x):
     return apply(swish_beta_forward, swish_beta_backward, x, module.beta)
 
@@ -166,7 +168,6 @@ def acon_backward(x, dy, p1, p2, beta):
     return dx, reduce_like(t1, p1), reduce_like(t2, p2), reduce_like(tb, beta)
 
 
-@register_kernel("acon_c", "cpu")
 def acon_kernel(module, x):
     return apply(acon_forward, acon_backward, x, module.p1, module.p2, module.beta)
 
@@ -181,7 +182,6 @@ def meta_acon_backward(x, dy, p1, p2, beta):
     return dx, reduce_like(t1, p1), reduce_like(t2, p2), tb.sum(spatial, keepdim=True) if spatial else tb
 
 
-@register_kernel("meta_acon", "cpu")
 def meta_acon_kernel(module, x):
     # The switch (pooling and two 1x1 convolutions) stays in autograd: it is small, and
     # its gradient arrives through the beta gradient the fused backward returns.
@@ -212,7 +212,6 @@ def apalu_backward(x, dy, a, b):
     return dy * dx, (dy * g_a).sum().reshape(1), (dy * g_b).sum().reshape(1)
 
 
-@register_kernel("apalu", "cpu")
 def apalu_kernel(module, x):
     return apply(apalu_forward, apalu_backward, x, module.a, module.b)
 
@@ -428,7 +427,6 @@ def sqish_backward(x, dy, alpha, gamma, log_beta):
     return dy * dx, reduce_like(dy * d_alpha, alpha), reduce_like(dy * d_gamma, gamma), torch.zeros_like(log_beta)
 
 
-@register_kernel("sqish", "cpu")
 def sqish_kernel(module, x):
     log_beta = torch.full((1,), math.log(module.beta), dtype=x.dtype, device=x.device)
     return apply(sqish_forward, sqish_backward, x, module.alpha, module.gamma, log_beta)

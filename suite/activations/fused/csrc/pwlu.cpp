@@ -31,7 +31,11 @@
 #endif
 #include <vector>
 
+#include "simd.h"
+
 namespace {
+
+using namespace simd;
 
 constexpr int64_t kChunk = 16384;
 constexpr int64_t kFlush = 512;  // elements per vector partial sum of the hinge backward
@@ -62,26 +66,6 @@ inline void locate(scalar_t v, scalar_t left, scalar_t width, scalar_t top, int&
   t = u - f;
 }
 
-// --- Vectors of the widest registers the build targets (GCC/Clang vector extensions:
-// 64 bytes with AVX-512, 32 bytes otherwise, i.e. AVX registers on x86 and two NEON
-// registers on ARM; the compiler picks the instructions, no intrinsics needed) ---
-#if defined(__AVX512F__)
-constexpr int kVecBytes = 64;
-#else
-constexpr int kVecBytes = 32;
-#endif
-template <typename T> struct VecOf;
-template <> struct VecOf<float> { typedef float type __attribute__((vector_size(kVecBytes), aligned(4))); };
-template <> struct VecOf<double> { typedef double type __attribute__((vector_size(kVecBytes), aligned(8))); };
-
-template <typename T> using Vec = typename VecOf<T>::type;
-template <typename T> constexpr int kVecLanes = kVecBytes / sizeof(T);
-
-template <typename T> inline Vec<T> splat(T s) { return Vec<T>{} + s; }
-template <typename V> inline V vmax(V a, V b) { return a > b ? a : b; }
-
-template <typename T> inline Vec<T> load(const T* p) { Vec<T> v; std::memcpy(&v, p, sizeof v); return v; }
-template <typename T> inline void store(T* p, Vec<T> v) { std::memcpy(p, &v, sizeof v); }
 
 // RegionTable: a per-region float table (a line's base or slope) looked up for a whole
 // vector of region indices at once, where the instruction set allows it; elsewhere

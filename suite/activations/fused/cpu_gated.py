@@ -1,0 +1,133 @@
+"""Fused sigmoid-gated activations on the CPU: Swish-beta, ACON-C, Meta-ACON, Sqish and
+APALU by a C++ extension (csrc/gated.cpp, built by ``native``).
+
+The first four are one family, y = x (A + B sigmoid(K x + D)) with A..D constant along a
+row (one channel of one sample): each unit computes its A..D from its parameters with
+ordinary (tiny, differentiable) tensor ops, the kernel returns per-row gradient sums
+for A..D, and autograd carries them back to the unit's parameters. The kernels' cost is
+the exp, which the extension computes in about half the time of the Sleef exp that
+torch.compile emits (fp32 forward+backward on 3.2M elements: Swish-beta 1.76x ReLU with
+the compiled kernel, see docs/readme/activations.md for the A/B figures).
+
+Inputs the extension does not take (other dtypes than float32, rows shorter than a
+vector, or no compiler) run the torch.compile kernels of ``cpu`` instead.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from suite.activations.base import along_channels
+from suite.activations.fused import cpu, register_kernel
+from suite.activations.fused.native import NativeExtension
+
+NATIVE = NativeExtension("gated", "gated.cpp", what="fused sigmoid-gate kernels")
+_MIN_ROW = 16  # shorter rows (e.g. [N, C] inputs of per-channel units) go to the compiled kernels
+
+
+def extension_for(x: torch.Tensor, channels: int):
+    """The extension if it handles x viewed as rows of one channel each, else None."""
+    if x.dtype != torch.float32 or x.device.type != "cpu":
+        return None
+    if channels > 1 and (x.dim() < 2 or x.numel() < _MIN_ROW * x.shape[0] * x.shape[1]):
+        return None
+    return NATIVE.get()
+
+
+class GatedFunction(torch.autograd.Function):
+    """y = x (A + B sigmoid(K x + D)); A..D: float32 vectors of length 1, C or N*C."""
+
+    @staticmethod
+    def forward(ctx, x, A, B, K, D, channels):
+        ctx.channels = channels
+        ctx.save_for_backward(x, A, B, K, D)
+        return NATIVE.get().gated_forward(x, A, B, K, D, channels)
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, A, B, K, D = ctx.saved_tensors
+        return (*NATIVE.get().gated_backward(x, dy.contiguous(), A, B, K, D, ctx.channels), None)
+
+
+def _vector(p: torch.Tensor) -> torch.Tensor:
+    return p if p.dtype == torch.float32 and p.dim() == 1 else p.to(torch.float32).reshape(-1)
+
+
+def gated(x: torch.Tensor, channels: int, A, B, K, D) -> torch.Tensor:
+    """x (A + B sigmoid(K x + D)) by the extension (``extension_for`` said it can)."""
+    return GatedFunction.apply(x.contiguous(), _vector(A), _vector(B), _vector(K), _vector(D), channels)
+
+
+def _channels(x: torch.Tensor, *params: torch.Tensor) -> int:
+    """1 for a per-layer unit, else C after the standard channel check."""
+    per_channel = [p for p in params if p.shape[0] > 1]
+    for p in per_channel:
+        along_channels(p, x)  # raises the standard channel-mismatch error
+    return x.shape[1] if per_channel else 1
+
+
+_ZERO, _ONE = torch.zeros(1), torch.ones(1)  # CPU constants, never written
+
+
+def _constant(x: torch.Tensor, value: float) -> torch.Tensor:
+    return _ZERO if value == 0 else _ONE if value == 1 else torch.full((1,), value)
+
+
+@register_kernel("swish_beta", "cpu")
+def swish_beta_kernel(module, x):
+    channels = _channels(x, module.beta)
+    if extension_for(x, channels) is None:
+        return cpu.swish_beta_kernel(module, x)
+    return gated(x, channels, _constant(x, 0.0), _constant(x, 1.0), module.beta, _constant(x, 0.0))
+
+
+@register_kernel("acon_c", "cpu")
+def acon_kernel(module, x):
+    # ACON-C: (p1 - p2) x sigmoid(beta (p1 - p2) x) + p2 x
+    channels = _channels(x, module.p1, module.p2, module.beta)
+    if extension_for(x, channels) is None:
+        return cpu.acon_kernel(module, x)
+    dp = module.p1 - module.p2
+    return gated(x, channels, module.p2, dp, module.beta * dp, _constant(x, 0.0))
+
+
+@register_kernel("meta_acon", "cpu")
+def meta_acon_kernel(module, x):
+    # Meta-ACON: ACON-C with beta per sample and channel from the switch (pooling and
+    # two 1x1 convolutions), which stays in autograd.
+    channels = _channels(x, module.p1, module.p2)
+    if extension_for(x, channels) is None or channels == 1:
+        return cpu.meta_acon_kernel(module, x)
+    dp = module.p1 - module.p2
+    beta = module.switch(x).reshape(x.shape[0], channels)
+    return gated(x, channels, module.p2, dp, beta * dp, _constant(x, 0.0))
+
+
+@register_kernel("sqish", "cpu")
+def sqish_kernel(module, x):
+    # Sqish: alpha x + (1 - alpha) x sigmoid(2 gamma (1 - alpha) x - log beta)
+    channels = _channels(x, module.alpha, module.gamma)
+    if extension_for(x, channels) is None:
+        return cpu.sqish_kernel(module, x)
+    rest = 1 - module.alpha
+    return gated(x, channels, module.alpha, rest, 2 * module.gamma * rest, _constant(x, -math.log(module.beta)))
+
+
+class ApaluFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, a, b):
+        ctx.save_for_backward(x, a, b)
+        return NATIVE.get().apalu_forward(x, a.item(), b.item())  # a, b: float32 [1]
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, a, b = ctx.saved_tensors
+        return tuple(NATIVE.get().apalu_backward(x, dy.contiguous(), a.item(), b.item()))
+
+
+@register_kernel("apalu", "cpu")
+def apalu_kernel(module, x):
+    if extension_for(x, 1) is None:
+        return cpu.apalu_kernel(module, x)
+    return ApaluFunction.apply(x.contiguous(), _vector(module.a), _vector(module.b))

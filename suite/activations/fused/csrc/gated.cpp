@@ -1,0 +1,332 @@
+// Fused sigmoid-gated units on the CPU: one pass forward, one pass backward.
+//
+// Swish-beta, ACON-C, Meta-ACON and Sqish are all
+//     y = x (A + B s),   s = sigmoid(K x + D),
+// with A, B, K, D constant along a row of x viewed as [rows, inner] (a row is one channel
+// of one sample, or the whole tensor for a per-layer unit). Python maps each unit's
+// parameters to A..D and lets autograd carry their gradients back, so one kernel serves
+// all four:
+//     dy/dx = A + B s + B K x s(1-s)
+//     dy/dA = x,   dy/dB = x s,   dy/dK = B x^2 s(1-s),   dy/dD = B x s(1-s).
+// The backward returns dx and the gradients of A..D, each at its own length.
+//
+// APALU is piecewise in x: a (x + x sigmoid(1.702 x)) for x >= 0, b (exp(x) - 1) below.
+// One exp per element serves both branches: exp(-1.702 x) gives the sigmoid where x >= 0
+// and exp(x) is the ELU part below.
+//
+// Where the time goes is the exp: Sleef's, which torch.compile emits, costs about as
+// much as a pass over memory on the machines we measured. exp_lanes below takes about
+// half of that (see its comment). Work is split into items (one chunk of one row); each
+// item's sums go into its own slot, added up once at the end, so no atomics.
+#include <torch/extension.h>
+#include <ATen/Parallel.h>
+#include <algorithm>
+#include <vector>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+#include "simd.h"
+
+namespace {
+
+using namespace simd;
+using VF = Vec<float>;
+typedef int VI __attribute__((vector_size(kVecBytes), aligned(4)));
+constexpr int kLanes = kVecLanes<float>;
+constexpr int64_t kChunk = 16384;  // elements per work item
+constexpr int64_t kFlush = 512;    // elements per float partial sum before it moves into double
+constexpr int64_t kSerialBelow = 32768;  // elements per thread below which threads cost more than they save
+
+// e^r for |r| <= ln(2)/2: Cephes expf's polynomial (about 1 ulp).
+inline VF exp_reduced(VF r) {
+  VF p = splat(1.9875691500E-4f);
+  p = p * r + 1.3981999507E-3f;
+  p = p * r + 8.3334519073E-3f;
+  p = p * r + 4.1665795894E-2f;
+  p = p * r + 1.6666665459E-1f;
+  p = p * r + 5.0000001201E-1f;
+  return p * (r * r) + r + 1.0f;
+}
+
+// e^z = 2^n e^r with n = round(z / ln 2) and r = z - n ln 2 (ln 2 split in two floats so
+// that n * hi is exact). z is clamped to where the result is still 0 or inf, which also
+// keeps +-inf inputs from turning r into NaN; NaN passes through.
+#if defined(__AVX512F__)
+// AVX-512: vrndscaleps rounds, vscalefps multiplies by 2^n and over/underflows to inf/0.
+inline VF exp_lanes(VF z) {
+  const __m512 clamped = _mm512_max_ps(_mm512_min_ps((__m512)z, _mm512_set1_ps(89.f)), _mm512_set1_ps(-104.f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(clamped, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  VF r = (VF)clamped - (VF)n * 0.693359375f;
+  r = r - (VF)n * -2.12194440e-4f;
+  return z == z ? (VF)_mm512_scalef_ps((__m512)exp_reduced(r), n) : z;
+}
+#else
+// Elsewhere 2^n is built in the exponent bits, so n must stay within float's normal
+// range: the polynomial runs on z clamped to [-87.3, 88], and beyond those ends (where
+// e^z is below float's smallest normal or near its largest) the result is 0 or inf.
+inline VF exp_lanes(VF z) {
+  VF c = z < splat(-87.3f) ? splat(-87.3f) : z;
+  c = c > splat(88.0f) ? splat(88.0f) : c;
+  const VF t = c * 1.44269504088896341f;
+  const VI n = __builtin_convertvector(t + (t >= 0 ? splat(0.5f) : splat(-0.5f)), VI);  // round half away
+  const VF nf = __builtin_convertvector(n, VF);
+  VF r = c - nf * 0.693359375f;
+  r = r - nf * -2.12194440e-4f;
+  const VI bits = (n + 127) << 23;
+  VF scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  VF result = exp_reduced(r) * scale;
+  result = z > splat(88.0f) ? splat(__builtin_inff()) : result;
+  result = z < splat(-87.3f) ? VF{} : result;
+  return z == z ? result : z;  // NaN compares false above and passes through here
+}
+#endif
+
+inline VF sigmoid_lanes(VF z) { return 1.0f / (1.0f + exp_lanes(-z)); }
+
+// A row's last partial vector is zero-padded: every backward sum is a multiple of dy,
+// so padded lanes add nothing, and only the real lanes are stored.
+inline VF load_part(const float* p, int64_t n) {
+  if (n == kLanes) return load(p);
+  float buffer[kLanes] = {};
+  std::copy(p, p + n, buffer);
+  return load(buffer);
+}
+
+inline void store_part(float* p, VF v, int64_t n) {
+  if (n == kLanes) return store(p, v);
+  float buffer[kLanes];
+  store(buffer, v);
+  std::copy(buffer, buffer + n, p);
+}
+
+inline double lane_sum(VF v) {
+  double total = 0;
+  for (int l = 0; l < kLanes; ++l) total += v[l];
+  return total;
+}
+
+// Sums of S vectors of terms, in float within a block of kFlush elements and in double
+// across blocks, so a sum over a long row keeps the small terms.
+template <int S>
+struct BlockSums {
+  VF partial[S] = {};
+  double total[S] = {};
+  int64_t since_flush = 0;
+  void step() {
+    since_flush += kLanes;
+    if (since_flush >= kFlush) flush();
+  }
+  void flush() {
+    for (int s = 0; s < S; ++s) total[s] += lane_sum(partial[s]), partial[s] = VF{};
+    since_flush = 0;
+  }
+};
+
+// x viewed as [rows, inner]: rows = samples x channels, or one row for channels == 1.
+struct Rows {
+  int64_t rows, channels, inner, chunks;  // chunks per row
+  Rows(const torch::Tensor& x, int64_t channels_) : channels(channels_) {
+    if (channels == 1) {
+      rows = 1, inner = x.numel();
+    } else {
+      TORCH_CHECK(x.dim() >= 2 && x.size(1) == channels, "gated: input channel mismatch");
+      rows = x.size(0) * channels, inner = rows ? x.numel() / rows : 0;
+    }
+    chunks = std::max<int64_t>(1, (inner + kChunk - 1) / kChunk);
+  }
+  int64_t items() const { return rows * chunks; }
+  int64_t grain() const { return std::max<int64_t>(1, kSerialBelow / std::max<int64_t>(1, std::min(inner, kChunk))); }
+  // item -> (row, element range)
+  void range(int64_t item, int64_t& row, int64_t& begin, int64_t& end) const {
+    row = item / chunks;
+    begin = row * inner + (item % chunks) * kChunk;
+    end = std::min(begin + kChunk, (row + 1) * inner);
+  }
+};
+
+// One of A, B, K, D: a value per row, per channel, or for the whole tensor.
+struct RowParam {
+  const float* data;
+  int64_t length;
+  float at(int64_t row, const Rows& g) const {
+    return length == 1 ? data[0] : length == g.rows ? data[row] : data[row % g.channels];
+  }
+};
+
+RowParam row_param(const torch::Tensor& p, const Rows& g, const char* name) {
+  TORCH_CHECK(p.dim() == 1 && p.is_contiguous() && p.scalar_type() == torch::kFloat32, "gated: ", name,
+              " must be a contiguous float32 vector");
+  TORCH_CHECK(p.size(0) == 1 || p.size(0) == g.channels || p.size(0) == g.rows, "gated: ", name, " has ",
+              p.size(0), " values; expected 1, the channels (", g.channels, ") or samples x channels (", g.rows, ")");
+  return {p.data_ptr<float>(), p.size(0)};
+}
+
+void check_input(const torch::Tensor& x, const char* what) {
+  TORCH_CHECK(x.is_contiguous() && x.scalar_type() == torch::kFloat32 && x.device().is_cpu(),
+              "gated: ", what, " must be a contiguous float32 CPU tensor");
+}
+
+struct RowConstants {
+  float a, b, k, d, bk;
+};
+
+// A..D looked up once per row, not once per vector.
+std::vector<RowConstants> row_constants(const Rows& g, const torch::Tensor& A, const torch::Tensor& B,
+                                        const torch::Tensor& K, const torch::Tensor& D) {
+  const RowParam p[4] = {row_param(A, g, "A"), row_param(B, g, "B"), row_param(K, g, "K"), row_param(D, g, "D")};
+  std::vector<RowConstants> table(g.rows);
+  for (int64_t row = 0; row < g.rows; ++row) {
+    const float a = p[0].at(row, g), b = p[1].at(row, g), k = p[2].at(row, g), d = p[3].at(row, g);
+    table[row] = {a, b, k, d, b * k};
+  }
+  return table;
+}
+
+// body(row, i, n) for each vector of n <= kLanes elements at offset i; items in parallel.
+template <typename Body>
+void for_each_vector(const Rows& g, Body&& body) {
+  at::parallel_for(0, g.items(), g.grain(), [&](int64_t first, int64_t last) {
+    for (int64_t item = first; item < last; ++item) {
+      int64_t row, begin, end;
+      g.range(item, row, begin, end);
+      for (int64_t i = begin; i < end; i += kLanes) body(row, i, std::min<int64_t>(kLanes, end - i));
+    }
+  });
+}
+
+// As for_each_vector, with body(row, i, n, partial) adding S vectors of terms to partial;
+// -> the S sums per row.
+template <int S, typename Body>
+std::vector<double> row_sums(const Rows& g, Body&& body) {
+  std::vector<double> item_sums(g.items() * S, 0.0);
+  at::parallel_for(0, g.items(), g.grain(), [&](int64_t first, int64_t last) {
+    for (int64_t item = first; item < last; ++item) {
+      int64_t row, begin, end;
+      g.range(item, row, begin, end);
+      BlockSums<S> sums;
+      for (int64_t i = begin; i < end; i += kLanes) {
+        body(row, i, std::min<int64_t>(kLanes, end - i), sums.partial);
+        sums.step();
+      }
+      sums.flush();
+      std::copy(sums.total, sums.total + S, item_sums.begin() + item * S);
+    }
+  });
+  std::vector<double> out(g.rows * S, 0.0);
+  for (int64_t item = 0; item < g.items(); ++item)
+    for (int s = 0; s < S; ++s) out[(item / g.chunks) * S + s] += item_sums[item * S + s];
+  return out;
+}
+
+torch::Tensor gated_forward(const torch::Tensor& x, const torch::Tensor& A, const torch::Tensor& B,
+                            const torch::Tensor& K, const torch::Tensor& D, int64_t channels) {
+  check_input(x, "x");
+  const Rows g(x, channels);
+  const auto table = row_constants(g, A, B, K, D);
+  auto y = torch::empty_like(x);
+  const float* xp = x.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  for_each_vector(g, [&](int64_t row, int64_t i, int64_t n) {
+    const RowConstants& c = table[row];
+    const VF v = load_part(xp + i, n);
+    store_part(yp + i, v * (c.a + c.b * sigmoid_lanes(c.k * v + c.d)), n);
+  });
+  return y;
+}
+
+// -> (dx, dA, dB, dK, dD): each parameter's gradient at its own length. Per row they are
+// the sums of dy x, dy x s, B dy x^2 s(1-s) and B dy x s(1-s).
+std::vector<torch::Tensor> gated_backward(const torch::Tensor& x, const torch::Tensor& dy, const torch::Tensor& A,
+                                          const torch::Tensor& B, const torch::Tensor& K, const torch::Tensor& D,
+                                          int64_t channels) {
+  check_input(x, "x");
+  check_input(dy, "dy");
+  TORCH_CHECK(dy.sizes() == x.sizes(), "gated: dy and x differ in shape");
+  const Rows g(x, channels);
+  const auto table = row_constants(g, A, B, K, D);
+  auto dx = torch::empty_like(x);
+  const float* xp = x.data_ptr<float>();
+  const float* gp = dy.data_ptr<float>();
+  float* dxp = dx.data_ptr<float>();
+  const auto sums = row_sums<4>(g, [&](int64_t row, int64_t i, int64_t n, VF* partial) {
+    const RowConstants& c = table[row];
+    const VF v = load_part(xp + i, n), grad = load_part(gp + i, n);
+    const VF s = sigmoid_lanes(c.k * v + c.d);
+    const VF x_ds = v * (s - s * s);  // x s(1-s)
+    const VF grad_x = grad * v;
+    store_part(dxp + i, grad * (c.a + c.b * s + c.bk * x_ds), n);
+    partial[0] += grad_x;
+    partial[1] += grad_x * s;
+    partial[2] += grad_x * x_ds;
+    partial[3] += grad * x_ds;
+  });
+  // Each row's sums down to the parameter's length (1, channels or rows); B, constant on
+  // a row, scales those of K and D.
+  const int64_t lengths[4] = {A.size(0), B.size(0), K.size(0), D.size(0)};
+  std::vector<torch::Tensor> grads = {dx};
+  for (int s = 0; s < 4; ++s) {
+    auto grad = torch::zeros({lengths[s]}, x.options().dtype(torch::kFloat64));
+    double* out = grad.data_ptr<double>();
+    for (int64_t row = 0; row < g.rows; ++row) {
+      const int64_t slot = lengths[s] == 1 ? 0 : lengths[s] == g.rows ? row : row % g.channels;
+      out[slot] += (s >= 2 ? table[row].b : 1.0) * sums[row * 4 + s];
+    }
+    grads.push_back(grad.to(torch::kFloat32));
+  }
+  return grads;
+}
+
+constexpr float kApaluGate = 1.702f;  // sigmoid(1.702 x) approximates the Gaussian CDF
+
+torch::Tensor apalu_forward(const torch::Tensor& x, double a_, double b_) {
+  check_input(x, "x");
+  const Rows g(x, 1);
+  const float a = a_, b = b_;
+  auto y = torch::empty_like(x);
+  const float* xp = x.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  for_each_vector(g, [&](int64_t, int64_t i, int64_t n) {
+    const VF v = load_part(xp + i, n);
+    const auto positive = v >= 0;
+    const VF e = exp_lanes(positive ? v * -kApaluGate : v);
+    store_part(yp + i, positive ? a * (v + v / (1.0f + e)) : b * (e - 1.0f), n);
+  });
+  return y;
+}
+
+// -> (dx, da, db): da sums dy (x + x s) where x >= 0, db sums dy (e^x - 1) below
+std::vector<torch::Tensor> apalu_backward(const torch::Tensor& x, const torch::Tensor& dy, double a_, double b_) {
+  check_input(x, "x");
+  check_input(dy, "dy");
+  TORCH_CHECK(dy.sizes() == x.sizes(), "apalu: dy and x differ in shape");
+  const Rows g(x, 1);
+  const float a = a_, b = b_;
+  auto dx = torch::empty_like(x);
+  const float* xp = x.data_ptr<float>();
+  const float* gp = dy.data_ptr<float>();
+  float* dxp = dx.data_ptr<float>();
+  const VF zero{};
+  const auto sums = row_sums<2>(g, [&](int64_t, int64_t i, int64_t n, VF* partial) {
+    const VF v = load_part(xp + i, n), grad = load_part(gp + i, n);
+    const auto positive = v >= 0;
+    const VF e = exp_lanes(positive ? v * -kApaluGate : v);
+    const VF s = 1.0f / (1.0f + e);  // sigmoid(1.702 x) where x >= 0
+    store_part(dxp + i, grad * (positive ? a * (1.0f + s + kApaluGate * v * (s - s * s)) : b * e), n);
+    partial[0] += positive ? grad * (v + v * s) : zero;
+    partial[1] += positive ? zero : grad * (e - 1.0f);
+  });
+  return {dx, torch::full({1}, sums[0], x.options()), torch::full({1}, sums[1], x.options())};
+}
+
+}  // namespace
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("gated_forward", &gated_forward, "y = x (A + B sigmoid(K x + D)), A..D per row");
+  m.def("gated_backward", &gated_backward, "(dx, dA, dB, dK, dD)");
+  m.def("apalu_forward", &apalu_forward, "APALU forward with scalar a, b");
+  m.def("apalu_backward", &apalu_backward, "(dx, da, db)");
+  m.def("lane_count", [] { return kLanes; }, "float lanes per vector in this build");
+}

@@ -1,0 +1,29 @@
+// Portable SIMD vectors for the fused CPU kernels (GCC/Clang vector extensions): as wide
+// as the widest registers the build targets, so one source serves AVX-512, AVX and NEON
+// and the compiler picks the instructions. Element-wise operators (+ - * / < ?:) work
+// lane by lane; load/store go through memcpy, which compiles to unaligned moves.
+#pragma once
+#include <cstring>
+
+namespace simd {
+
+// 64 bytes with AVX-512, 32 bytes otherwise: AVX registers on x86, two NEON registers on ARM.
+#if defined(__AVX512F__)
+constexpr int kVecBytes = 64;
+#else
+constexpr int kVecBytes = 32;
+#endif
+template <typename T> struct VecOf;
+template <> struct VecOf<float> { typedef float type __attribute__((vector_size(kVecBytes), aligned(4))); };
+template <> struct VecOf<double> { typedef double type __attribute__((vector_size(kVecBytes), aligned(8))); };
+
+template <typename T> using Vec = typename VecOf<T>::type;
+template <typename T> constexpr int kVecLanes = kVecBytes / sizeof(T);
+
+template <typename T> inline Vec<T> splat(T s) { return Vec<T>{} + s; }
+template <typename V> inline V vmax(V a, V b) { return a > b ? a : b; }
+
+template <typename T> inline Vec<T> load(const T* p) { Vec<T> v; std::memcpy(&v, p, sizeof v); return v; }
+template <typename T> inline void store(T* p, Vec<T> v) { std::memcpy(p, &v, sizeof v); }
+
+}  // namespace simd

@@ -1,0 +1,71 @@
+"""Hand-written C++ kernels (csrc/*.cpp): built once on first use, per CPU type.
+
+Each source is its own small torch extension. The build (~40 s, cached by torch in
+$TORCH_EXTENSIONS_DIR or ~/.cache/torch_extensions) needs a C++ compiler and ninja and
+targets the build machine's vector instructions (-march=native); if it fails, the
+kernels that need it fall back after one warning.
+"""
+from __future__ import annotations
+
+import hashlib
+import platform
+import threading
+import warnings
+from pathlib import Path
+
+CSRC = Path(__file__).with_name("csrc")
+CFLAGS = ["-O3", "-fopenmp", "-march=native", "-fno-math-errno", "-fno-trapping-math"]
+
+
+def cpu_flags() -> str:
+    """The CPU's feature flags as /proc/cpuinfo lists them (x86 "flags", ARM "Features");
+    "" where there is no such file."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next((line for line in f if line.startswith(("flags", "Features"))), "")
+    except OSError:
+        return ""
+
+
+def has_avx512() -> bool:
+    return "avx512f" in cpu_flags().split()
+
+
+def _cpu_tag() -> str:
+    """The builds use -march=native: key each cached build by the CPU's feature flags so a
+    home folder shared by different machines (a cluster) never loads a foreign build."""
+    return hashlib.sha1((platform.machine() + cpu_flags()).encode()).hexdigest()[:10]
+
+
+class NativeExtension:
+    """The extension compiled from csrc/<source>, loaded lazily and once."""
+
+    def __init__(self, name: str, source: str, what: str):
+        self.name, self.source, self.what = name, CSRC / source, what
+        self._module = None
+        self._failed = False
+        self._lock = threading.Lock()
+
+    def build(self, extra_cflags: tuple[str, ...] = (), tag: str = ""):
+        """Compile (or load torch's cached build) for this CPU; ``extra_cflags`` with a
+        matching ``tag`` give variants, e.g. ``-mno-avx512f`` to test the AVX code path on
+        an AVX-512 machine."""
+        from torch.utils.cpp_extension import load
+
+        return load(name=f"suite_{self.name}_cpu_{_cpu_tag()}{tag}", sources=[str(self.source)],
+                    extra_cflags=[*CFLAGS, *extra_cflags], extra_include_paths=[str(CSRC)],
+                    extra_ldflags=["-fopenmp"], verbose=False)
+
+    def get(self):
+        """The compiled module, or None where it cannot be built (warned once)."""
+        if self._module is not None or self._failed:
+            return self._module
+        with self._lock:
+            if self._module is None and not self._failed:
+                try:
+                    self._module = self.build()
+                except Exception as exc:  # noqa: BLE001 - no compiler, no ninja, ...
+                    self._failed = True
+                    warnings.warn(f"{self.what} could not be built ({exc}); using the fallback implementation",
+                                  RuntimeWarning)
+        return self._module
