@@ -7,30 +7,21 @@ holds each unit's fused path to its module's reference as well. Both vector code
 are tested where the machine has AVX-512: its own build and one without AVX-512 (the
 exp and the sums differ between them).
 """
-import functools
 import math
-import shutil
 
 import pytest
 import torch
 
 import suite.activations as A
-from suite.activations.fused import cpu_gated, native
+from native_builds import VARIANTS as BUILDS, needs_compiler
+from native_builds import build as build_variant
+from suite.activations.fused import cpu_gated
 
-pytestmark = pytest.mark.skipif(shutil.which("c++") is None or shutil.which("ninja") is None,
-                                reason="needs a C++ compiler and ninja")
+pytestmark = needs_compiler
 
 
-@functools.lru_cache(maxsize=None)
 def build(variant):
-    if variant == "no_avx512":
-        if not native.has_avx512():
-            pytest.skip("no AVX-512 here: the default build already runs the generic vector path")
-        return cpu_gated.NATIVE.build(("-mno-avx512f",), tag="_no_avx512")
-    return cpu_gated.NATIVE.get()
-
-
-BUILDS = ["native", "no_avx512"]
+    return build_variant(cpu_gated.NATIVE, variant)
 
 
 def test_gated_extension_builds():

@@ -18,25 +18,16 @@
 // much as a pass over memory on the machines we measured. exp_lanes below takes about
 // half of that (see its comment). Work is split into items (one chunk of one row); each
 // item's sums go into its own slot, added up once at the end, so no atomics.
-#include <torch/extension.h>
-#include <ATen/Parallel.h>
-#include <algorithm>
-#include <vector>
 #if defined(__AVX512F__)
 #include <immintrin.h>
 #endif
 
-#include "simd.h"
+#include "passes.h"
 
 namespace {
 
-using namespace simd;
-using VF = Vec<float>;
+using namespace passes;
 typedef int VI __attribute__((vector_size(kVecBytes), aligned(4)));
-constexpr int kLanes = kVecLanes<float>;
-constexpr int64_t kChunk = 16384;  // elements per work item
-constexpr int64_t kFlush = 512;    // elements per float partial sum before it moves into double
-constexpr int64_t kSerialBelow = 32768;  // elements per thread below which threads cost more than they save
 
 // e^r for |r| <= ln(2)/2: Cephes expf's polynomial (about 1 ulp).
 inline VF exp_reduced(VF r) {
@@ -86,67 +77,6 @@ inline VF exp_lanes(VF z) {
 
 inline VF sigmoid_lanes(VF z) { return 1.0f / (1.0f + exp_lanes(-z)); }
 
-// A row's last partial vector is zero-padded: every backward sum is a multiple of dy,
-// so padded lanes add nothing, and only the real lanes are stored.
-inline VF load_part(const float* p, int64_t n) {
-  if (n == kLanes) return load(p);
-  float buffer[kLanes] = {};
-  std::copy(p, p + n, buffer);
-  return load(buffer);
-}
-
-inline void store_part(float* p, VF v, int64_t n) {
-  if (n == kLanes) return store(p, v);
-  float buffer[kLanes];
-  store(buffer, v);
-  std::copy(buffer, buffer + n, p);
-}
-
-inline double lane_sum(VF v) {
-  double total = 0;
-  for (int l = 0; l < kLanes; ++l) total += v[l];
-  return total;
-}
-
-// Sums of S vectors of terms, in float within a block of kFlush elements and in double
-// across blocks, so a sum over a long row keeps the small terms.
-template <int S>
-struct BlockSums {
-  VF partial[S] = {};
-  double total[S] = {};
-  int64_t since_flush = 0;
-  void step() {
-    since_flush += kLanes;
-    if (since_flush >= kFlush) flush();
-  }
-  void flush() {
-    for (int s = 0; s < S; ++s) total[s] += lane_sum(partial[s]), partial[s] = VF{};
-    since_flush = 0;
-  }
-};
-
-// x viewed as [rows, inner]: rows = samples x channels, or one row for channels == 1.
-struct Rows {
-  int64_t rows, channels, inner, chunks;  // chunks per row
-  Rows(const torch::Tensor& x, int64_t channels_) : channels(channels_) {
-    if (channels == 1) {
-      rows = 1, inner = x.numel();
-    } else {
-      TORCH_CHECK(x.dim() >= 2 && x.size(1) == channels, "gated: input channel mismatch");
-      rows = x.size(0) * channels, inner = rows ? x.numel() / rows : 0;
-    }
-    chunks = std::max<int64_t>(1, (inner + kChunk - 1) / kChunk);
-  }
-  int64_t items() const { return rows * chunks; }
-  int64_t grain() const { return std::max<int64_t>(1, kSerialBelow / std::max<int64_t>(1, std::min(inner, kChunk))); }
-  // item -> (row, element range)
-  void range(int64_t item, int64_t& row, int64_t& begin, int64_t& end) const {
-    row = item / chunks;
-    begin = row * inner + (item % chunks) * kChunk;
-    end = std::min(begin + kChunk, (row + 1) * inner);
-  }
-};
-
 // One of A, B, K, D: a value per row, per channel, or for the whole tensor.
 struct RowParam {
   const float* data;
@@ -183,42 +113,6 @@ std::vector<RowConstants> row_constants(const Rows& g, const torch::Tensor& A, c
     table[row] = {a, b, k, d, b * k};
   }
   return table;
-}
-
-// body(row, i, n) for each vector of n <= kLanes elements at offset i; items in parallel.
-template <typename Body>
-void for_each_vector(const Rows& g, Body&& body) {
-  at::parallel_for(0, g.items(), g.grain(), [&](int64_t first, int64_t last) {
-    for (int64_t item = first; item < last; ++item) {
-      int64_t row, begin, end;
-      g.range(item, row, begin, end);
-      for (int64_t i = begin; i < end; i += kLanes) body(row, i, std::min<int64_t>(kLanes, end - i));
-    }
-  });
-}
-
-// As for_each_vector, with body(row, i, n, partial) adding S vectors of terms to partial;
-// -> the S sums per row.
-template <int S, typename Body>
-std::vector<double> row_sums(const Rows& g, Body&& body) {
-  std::vector<double> item_sums(g.items() * S, 0.0);
-  at::parallel_for(0, g.items(), g.grain(), [&](int64_t first, int64_t last) {
-    for (int64_t item = first; item < last; ++item) {
-      int64_t row, begin, end;
-      g.range(item, row, begin, end);
-      BlockSums<S> sums;
-      for (int64_t i = begin; i < end; i += kLanes) {
-        body(row, i, std::min<int64_t>(kLanes, end - i), sums.partial);
-        sums.step();
-      }
-      sums.flush();
-      std::copy(sums.total, sums.total + S, item_sums.begin() + item * S);
-    }
-  });
-  std::vector<double> out(g.rows * S, 0.0);
-  for (int64_t item = 0; item < g.items(); ++item)
-    for (int s = 0; s < S; ++s) out[(item / g.chunks) * S + s] += item_sums[item * S + s];
-  return out;
 }
 
 torch::Tensor gated_forward(const torch::Tensor& x, const torch::Tensor& A, const torch::Tensor& B,

@@ -1,0 +1,137 @@
+// Passes over x viewed as [rows, inner] for the fused CPU kernels: work items of one
+// chunk of one row run in parallel, and each item's sums go into its own slot, added up
+// once at the end (no atomics). Sums run in float within a block of kFlush elements and
+// in double across blocks, so a sum over a long row keeps its small terms.
+#pragma once
+#include <torch/extension.h>
+#include <ATen/Parallel.h>
+#include <algorithm>
+#include <vector>
+
+#include "simd.h"
+
+namespace passes {
+
+using namespace simd;
+using VF = Vec<float>;
+constexpr int kLanes = kVecLanes<float>;
+constexpr int64_t kChunk = 16384;  // elements per work item
+constexpr int64_t kFlush = 512;    // elements per float partial sum before it moves into double
+constexpr int64_t kSerialBelow = 32768;  // elements per thread below which threads cost more than they save
+
+// A row's last partial vector is zero-padded: every backward sum is a multiple of dy,
+// so padded lanes add nothing, and only the real lanes are stored.
+inline VF load_part(const float* p, int64_t n) {
+  if (n == kLanes) return load(p);
+  float buffer[kLanes] = {};
+  std::copy(p, p + n, buffer);
+  return load(buffer);
+}
+
+inline void store_part(float* p, VF v, int64_t n) {
+  if (n == kLanes) return store(p, v);
+  float buffer[kLanes];
+  store(buffer, v);
+  std::copy(buffer, buffer + n, p);
+}
+
+// Sums of S vectors of terms, in float within a block of kFlush elements and in double
+// across blocks, so a sum over a long row keeps the small terms. The double totals stay
+// vectors (a lane each) until the end: a flush is then two conversions and two adds.
+typedef double VD __attribute__((vector_size(2 * kVecBytes), aligned(8)));
+
+template <int S>
+struct BlockSums {
+  VF partial[S] = {};
+  VD total[S] = {};
+  int64_t since_flush = 0;
+  void step() {
+    since_flush += kLanes;
+    if (since_flush >= kFlush) flush();
+  }
+  void flush() {
+    for (int s = 0; s < S; ++s) total[s] += __builtin_convertvector(partial[s], VD), partial[s] = VF{};
+    since_flush = 0;
+  }
+  double sum(int s) const {
+    double out = 0;
+    for (int l = 0; l < kLanes; ++l) out += total[s][l];
+    return out;
+  }
+};
+
+// x viewed as [rows, inner]: rows = samples x channels, or one row for channels == 1.
+struct Rows {
+  int64_t rows, channels, inner, chunks;  // chunks per row
+  Rows(const torch::Tensor& x, int64_t channels_) : channels(channels_) {
+    if (channels == 1) {
+      rows = 1, inner = x.numel();
+    } else {
+      TORCH_CHECK(x.dim() >= 2 && x.size(1) == channels, "input channel mismatch");
+      rows = x.size(0) * channels, inner = rows ? x.numel() / rows : 0;
+    }
+    chunks = std::max<int64_t>(1, (inner + kChunk - 1) / kChunk);
+  }
+  int64_t items() const { return rows * chunks; }
+  int64_t grain() const { return std::max<int64_t>(1, kSerialBelow / std::max<int64_t>(1, std::min(inner, kChunk))); }
+  // item -> (row, element range)
+  void range(int64_t item, int64_t& row, int64_t& begin, int64_t& end) const {
+    row = item / chunks;
+    begin = row * inner + (item % chunks) * kChunk;
+    end = std::min(begin + kChunk, (row + 1) * inner);
+  }
+};
+
+// body(row, i, n) for each vector of n <= kLanes elements at offset i; items in parallel.
+template <typename Body>
+void for_each_vector(const Rows& g, Body&& body) {
+  at::parallel_for(0, g.items(), g.grain(), [&](int64_t first, int64_t last) {
+    for (int64_t item = first; item < last; ++item) {
+      int64_t row, begin, end;
+      g.range(item, row, begin, end);
+      for (int64_t i = begin; i < end; i += kLanes) body(row, i, std::min<int64_t>(kLanes, end - i));
+    }
+  });
+}
+
+// The S sums of body(row, i, n, partial) over the vectors of [begin, end), into out:
+// body adds S vectors of terms to partial.
+template <int S, typename Body>
+void vector_sums(int64_t row, int64_t begin, int64_t end, Body&& body, double* out) {
+  BlockSums<S> sums;
+  for (int64_t i = begin; i < end; i += kLanes) {
+    body(row, i, std::min<int64_t>(kLanes, end - i), sums.partial);
+    sums.step();
+  }
+  sums.flush();
+  for (int s = 0; s < S; ++s) out[s] = sums.sum(s);
+}
+
+// item(row, begin, end, out) writes the S sums of one work item to out, items in
+// parallel; -> the S sums per row.
+template <int S, typename Item>
+std::vector<double> sums_by_item(const Rows& g, Item&& item) {
+  std::vector<double> item_sums(g.items() * S, 0.0);
+  at::parallel_for(0, g.items(), g.grain(), [&](int64_t first, int64_t last) {
+    for (int64_t it = first; it < last; ++it) {
+      int64_t row, begin, end;
+      g.range(it, row, begin, end);
+      item(row, begin, end, item_sums.data() + it * S);
+    }
+  });
+  std::vector<double> out(g.rows * S, 0.0);
+  for (int64_t it = 0; it < g.items(); ++it)
+    for (int s = 0; s < S; ++s) out[(it / g.chunks) * S + s] += item_sums[it * S + s];
+  return out;
+}
+
+// As for_each_vector, with body(row, i, n, partial) adding S vectors of terms to partial;
+// -> the S sums per row.
+template <int S, typename Body>
+std::vector<double> row_sums(const Rows& g, Body&& body) {
+  return sums_by_item<S>(g, [&](int64_t row, int64_t begin, int64_t end, double* out) {
+    vector_sums<S>(row, begin, end, body, out);
+  });
+}
+
+}  // namespace passes

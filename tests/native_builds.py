@@ -1,0 +1,29 @@
+"""The builds of a C++ kernel (suite/activations/fused/native.py) that tests hold to their
+formulas: the machine's own, and on an AVX-512 machine one without AVX-512 too, since the
+vector width, the exp and the sums' code paths differ between them."""
+import functools
+import shutil
+
+import pytest
+
+from suite.activations.fused import native
+
+VARIANTS = ["native", "no_avx512"]
+
+needs_compiler = pytest.mark.skipif(shutil.which("c++") is None or shutil.which("ninja") is None,
+                                    reason="needs a C++ compiler and ninja")
+
+
+@functools.lru_cache(maxsize=None)
+def _variant(extension, variant):
+    if variant == "no_avx512":
+        return extension.build(("-mno-avx512f",), tag="_no_avx512")
+    return extension.get()
+
+
+def build(extension: native.NativeExtension, variant: str):
+    """The compiled module of ``extension`` for ``variant`` (one of VARIANTS); skips the
+    no-AVX-512 variant where the machine has none (its own build is then that path)."""
+    if variant == "no_avx512" and not native.has_avx512():
+        pytest.skip("no AVX-512 here: the default build already runs the generic vector path")
+    return _variant(extension, variant)
