@@ -140,3 +140,21 @@ def test_matrix_acts_are_the_trained_activations_with_their_parameters():
     assert "relu" in acts and "hermite:degree=3" in acts and "fourier:degree=5" in acts
     assert len(acts) == len(set(acts)) == len({a.split(":")[0] for a in acts})  # one spec per activation
     assert parse_act("fourier:degree=5").params == {"degree": 5}
+
+
+def test_peers_include_the_compiled_kernels_a_cpp_kernel_replaced(monkeypatch):
+    """--peers on the CPU times fused.cpu's torch.compile kernel beside the C++ one (the
+    A/B behind the docs' figures), through that very kernel; on CUDA there is no such peer."""
+    from suite.activations.fused import cpu
+    from suite.bench import peers
+
+    calls = []
+    real = cpu.swish_beta_kernel
+    monkeypatch.setattr(cpu, "swish_beta_kernel", lambda m, x: calls.append(1) or real(m, x))
+    records = run.run(["swish_beta"], shape=SHAPE, with_peers=True, quick=True)
+    assert [r["impl"] for r in records] == ["fused", "peer:torch.compile"]
+    assert calls, "the torch.compile peer did not run fused.cpu's kernel"
+    assert all(r["fwdbwd"]["ratio_to_relu"] > 0 for r in records)
+    spec = parse_act("fourier:degree=5")
+    assert "torch.compile" in peers.peers_for(spec, torch.device("cpu"))
+    assert set(peers.peers_for(spec, torch.device("cuda"))) == {"torchortho"}

@@ -4,7 +4,9 @@ torchortho's Hermite/Fourier/Tropical activations are the published implementati
 ``GatherPWLU`` is written here in the style of the community PWLU re-implementations
 (index with floor, ``torch.take`` gathers of the heights, separate elementwise ops each
 writing a full-size temporary): a realistic baseline for what the fused kernel replaces,
-not meant for training.
+not meant for training. On the CPU, ``torch.compile`` is the compiled kernel of
+``fused.cpu`` that a hand-written C++ kernel replaced (Fourier, the sigmoid-gated
+units): both timed in one run show what the C++ kernel gains.
 """
 from __future__ import annotations
 
@@ -64,5 +66,35 @@ PEERS: dict[str, dict[str, Callable[[ActSpec], nn.Module]]] = {
 }
 
 
-def peers_for(spec: ActSpec) -> dict[str, Callable[[ActSpec], nn.Module]]:
-    return PEERS.get(spec.name, {})
+class CompiledKernel(nn.Module):
+    """The unit with its forward through one of ``fused.cpu``'s torch.compile kernels."""
+
+    def __init__(self, unit: nn.Module, kernel: Callable[[nn.Module, torch.Tensor], torch.Tensor]):
+        super().__init__()
+        self.unit, self.kernel = unit, kernel
+
+    def forward(self, x):
+        return self.kernel(self.unit, x)
+
+
+def _compiled(kernel_name: str) -> Callable[[ActSpec], nn.Module]:
+    def build(spec: ActSpec) -> nn.Module:
+        import suite.activations as A
+        from suite.activations.fused import cpu
+
+        return CompiledKernel(A.create(spec.name, **spec.params), getattr(cpu, kernel_name))
+
+    return build
+
+
+# CPU only: what the C++ kernels replaced (fused.cpu's kernels by their function names).
+CPU_PEERS: dict[str, dict[str, Callable[[ActSpec], nn.Module]]] = {
+    name: {"torch.compile": _compiled(kernel)}
+    for name, kernel in [("fourier", "fourier_kernel"), ("swish_beta", "swish_beta_kernel"),
+                         ("acon_c", "acon_kernel"), ("meta_acon", "meta_acon_kernel"),
+                         ("sqish", "sqish_kernel"), ("apalu", "apalu_kernel")]
+}
+
+
+def peers_for(spec: ActSpec, device: torch.device) -> dict[str, Callable[[ActSpec], nn.Module]]:
+    return {**PEERS.get(spec.name, {}), **(CPU_PEERS.get(spec.name, {}) if device.type == "cpu" else {})}

@@ -71,7 +71,7 @@ def subjects(specs: Iterable[ActSpec], impl: str, work: harness.Workload, with_p
         for concrete in resolve_impls(spec, impl, work.x):
             yield build(spec, concrete, work.device, work.dtype)
         if with_peers:
-            for peer_name, factory in peers.peers_for(spec).items():
+            for peer_name, factory in peers.peers_for(spec, work.device).items():
                 module = factory(spec).to(work.device, work.dtype)
                 yield Subject(spec, f"peer:{peer_name}", module)
 
