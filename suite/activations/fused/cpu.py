@@ -13,8 +13,9 @@ Each kernel is the pair (forward_math, backward_math) of plain tensor functions 
 ``FusedActivation`` wires a pair into autograd. If torch.compile is unavailable or fails
 the same math runs eagerly (correct, slower) after a single warning.
 
-The sigmoid-gated units (Swish-beta, ACON-C, Meta-ACON, Sqish, APALU) are registered by
-``cpu_gated``, whose C++ kernels take float32 inputs; their pairs here serve the rest.
+The sigmoid-gated units (Swish-beta, ACON-C, Meta-ACON, Sqish, APALU), Fourier and PAU
+are registered by ``cpu_gated``, ``cpu_fourier`` and ``cpu_pau``, whose C++ kernels take
+float32 inputs; their kernels here serve the rest.
 """
 from __future__ import annotations
 
@@ -273,7 +274,6 @@ def fourier_backward(x, dy, a0, a, w, phi):
     return dy * dx, dy.sum().reshape(1), torch.stack(g_a), torch.stack(g_w), torch.stack(g_phi)
 
 
-@register_kernel("fourier", "cpu")
 def fourier_kernel(module, x):
     return apply(fourier_forward, fourier_backward, x, module.fundamental, module.coefficients, module.frequencies, module.phases)
 
@@ -517,6 +517,5 @@ def pau_backward(x, dy, num, den):
     return dx, g_num, g_den
 
 
-@register_kernel("pau", "cpu")
 def pau_kernel(module, x):
     return apply(pau_forward, pau_backward, x, module.numerator, module.denominator)

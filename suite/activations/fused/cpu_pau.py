@@ -1,0 +1,44 @@
+"""Fused PAU on the CPU by a C++ extension (csrc/pau.cpp, built by ``native``): one pass
+forward, one pass backward from one table of powers, float32, numerator degrees 1 to 6
+and denominator degrees 1 to 5 (the default is 5 and 4).
+
+Its cost is arithmetic (two polynomials, their derivatives, a division and m + 1 + n
+sums per element); with the degrees fixed at compile time the sums stay in registers,
+where the torch.compile kernel of ``cpu`` (which serves other dtypes and degrees) pays
+for its reductions.
+"""
+from __future__ import annotations
+
+import torch
+
+from suite.activations.fused import cpu, register_kernel
+from suite.activations.fused.native import NativeExtension
+
+NATIVE = NativeExtension("pau", "pau.cpp", what="fused PAU kernel")
+MAX_NUMERATOR, MAX_DENOMINATOR = 6, 5  # kMaxM, kMaxN in csrc/pau.cpp
+
+
+class PAUFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, numerator, denominator):
+        ctx.save_for_backward(x, numerator, denominator)
+        return NATIVE.get().pau_forward(x, numerator, denominator)
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, numerator, denominator = ctx.saved_tensors
+        return tuple(NATIVE.get().pau_backward(x, dy.contiguous(), numerator, denominator))
+
+
+def _takes(module, x) -> bool:
+    num, den = module.numerator, module.denominator
+    return (x.dtype == torch.float32 and num.dtype == torch.float32 and den.dtype == torch.float32
+            and 1 <= num.shape[0] - 1 <= MAX_NUMERATOR and 1 <= den.shape[0] <= MAX_DENOMINATOR
+            and NATIVE.get() is not None)
+
+
+@register_kernel("pau", "cpu")
+def pau_kernel(module, x):
+    if not _takes(module, x):
+        return cpu.pau_kernel(module, x)
+    return PAUFunction.apply(x.contiguous(), module.numerator, module.denominator)

@@ -1,0 +1,121 @@
+// Fused Padé Activation Unit, safe form (Molina et al. 2020), on the CPU, float32:
+//     y = P(x) / q,   P(x) = a_0 + ... + a_m x^m,   q = 1 + |r|,   r = b_1 x + ... + b_n x^n.
+// One pass forward (Horner for P and r, one division), one pass backward from one table
+// of powers x^0..x^max(m, n):
+//     g = dy / q,   h = -g P sign(r) / q,   dx = g P'(x) + h r'(x),
+//     dL/da_k = sum g x^k,   dL/db_k = sum h x^k,
+// sign(0) = 0 as autograd's |r|. The degrees are template parameters (1 <= m <= kMaxM,
+// 1 <= n <= kMaxN), so the power table and the m + 1 + n sums unroll into registers.
+#include "passes.h"
+
+#include <type_traits>
+
+namespace {
+
+using namespace passes;
+constexpr int kMaxM = 6, kMaxN = 5;  // others run the torch.compile kernel
+
+void check_float32(const torch::Tensor& t, const char* what) {
+  TORCH_CHECK(t.is_contiguous() && t.scalar_type() == torch::kFloat32 && t.device().is_cpu(),
+              "pau: ", what, " must be a contiguous float32 CPU tensor");
+}
+
+template <int M, int N>
+torch::Tensor forward(const torch::Tensor& x, const float* a, const float* b) {
+  const Rows g(x, 1);
+  auto y = torch::empty_like(x);
+  const float* xp = x.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  for_each_vector(g, [&](int64_t, int64_t i, int64_t n) {
+    const VF v = load_part(xp + i, n);
+    VF p = splat(a[M]);
+    for (int k = M - 1; k >= 0; --k) p = p * v + a[k];
+    VF r = splat(b[N - 1]);
+    for (int k = N - 2; k >= 0; --k) r = r * v + b[k];
+    r = r * v;
+    const VF magnitude = r < 0 ? -r : r;
+    store_part(yp + i, p / (1.0f + magnitude), n);
+  });
+  return y;
+}
+
+// -> (dx, da [m + 1], db [n])
+template <int M, int N>
+std::vector<torch::Tensor> backward(const torch::Tensor& x, const torch::Tensor& dy, const float* a, const float* b) {
+  constexpr int P = M > N ? M : N;  // highest power needed
+  constexpr int S = M + 1 + N;      // sums: a_0..a_m, then b_1..b_n
+  const Rows g(x, 1);
+  auto dx = torch::empty_like(x);
+  const float* xp = x.data_ptr<float>();
+  const float* gp = dy.data_ptr<float>();
+  float* dxp = dx.data_ptr<float>();
+  const VF zero{}, one = splat(1.0f);
+  const auto sums = row_sums<S>(g, [&](int64_t, int64_t i, int64_t n, VF* partial) {
+    const VF v = load_part(xp + i, n), grad = load_part(gp + i, n);
+    VF power[P + 1];
+    power[0] = one;
+    power[1] = v;
+    for (int k = 2; k <= P; ++k) power[k] = power[k - 1] * v;
+    VF p = splat(a[0]), dp{};
+    for (int k = 1; k <= M; ++k) p += a[k] * power[k], dp += (k * a[k]) * power[k - 1];
+    VF r{}, dr{};
+    for (int k = 1; k <= N; ++k) r += b[k - 1] * power[k], dr += (k * b[k - 1]) * power[k - 1];
+    const VF inv_q = 1.0f / (1.0f + (r < 0 ? -r : r));
+    const VF gq = grad * inv_q;
+    const VF sign = r > 0 ? one : (r < 0 ? -one : zero);
+    const VF h = -(gq * p * inv_q) * sign;
+    store_part(dxp + i, gq * dp + h * dr, n);
+    for (int k = 0; k <= M; ++k) partial[k] += gq * power[k];
+    for (int k = 1; k <= N; ++k) partial[M + k] += h * power[k];
+  });
+  auto g_a = torch::empty({M + 1}, x.options()), g_b = torch::empty({N}, x.options());
+  for (int k = 0; k <= M; ++k) g_a.data_ptr<float>()[k] = static_cast<float>(sums[k]);
+  for (int k = 1; k <= N; ++k) g_b.data_ptr<float>()[k - 1] = static_cast<float>(sums[M + k]);
+  return {dx, g_a, g_b};
+}
+
+// fn(integral_constant M, integral_constant N) for the runtime degrees (m, n).
+template <int M = 1, int N = 1, typename Fn>
+auto with_degrees(int m, int n, Fn&& fn) {
+  if constexpr (M < kMaxM) {
+    if (m != M) return with_degrees<M + 1, N>(m, n, fn);
+  }
+  if constexpr (N < kMaxN) {
+    if (n != N) return with_degrees<M, N + 1>(m, n, fn);
+  }
+  return fn(std::integral_constant<int, M>{}, std::integral_constant<int, N>{});
+}
+
+void check_degrees(const torch::Tensor& a, const torch::Tensor& b) {
+  check_float32(a, "numerator");
+  check_float32(b, "denominator");
+  TORCH_CHECK(a.dim() == 1 && b.dim() == 1 && a.size(0) >= 2 && a.size(0) <= kMaxM + 1 && b.size(0) >= 1 &&
+                  b.size(0) <= kMaxN,
+              "pau: degrees (", a.numel() - 1, ", ", b.numel(), ") not supported by the C++ kernel (numerator 1 to ",
+              kMaxM, ", denominator 1 to ", kMaxN, ")");
+}
+
+torch::Tensor pau_forward(const torch::Tensor& x, const torch::Tensor& a, const torch::Tensor& b) {
+  check_float32(x, "x");
+  check_degrees(a, b);
+  const float *ap = a.data_ptr<float>(), *bp = b.data_ptr<float>();
+  return with_degrees(a.size(0) - 1, b.size(0), [&](auto M, auto N) { return forward<M(), N()>(x, ap, bp); });
+}
+
+std::vector<torch::Tensor> pau_backward(const torch::Tensor& x, const torch::Tensor& dy, const torch::Tensor& a,
+                                        const torch::Tensor& b) {
+  check_float32(x, "x");
+  check_float32(dy, "dy");
+  TORCH_CHECK(dy.sizes() == x.sizes(), "pau: dy and x differ in shape");
+  check_degrees(a, b);
+  const float *ap = a.data_ptr<float>(), *bp = b.data_ptr<float>();
+  return with_degrees(a.size(0) - 1, b.size(0), [&](auto M, auto N) { return backward<M(), N()>(x, dy, ap, bp); });
+}
+
+}  // namespace
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("pau_forward", &pau_forward, "y = P(x) / (1 + |x B(x)|)");
+  m.def("pau_backward", &pau_backward, "(dx, d numerator, d denominator)");
+  m.def("max_degrees", [] { return std::make_pair(kMaxM, kMaxN); }, "largest numerator and denominator degrees");
+}
