@@ -5,9 +5,9 @@ The first four are one family, y = x (A + B sigmoid(K x + D)) with A..D constant
 row (one channel of one sample): each unit computes its A..D from its parameters with
 ordinary (tiny, differentiable) tensor ops, the kernel returns per-row gradient sums
 for A..D, and autograd carries them back to the unit's parameters. The kernels' cost is
-the exp, which the extension computes in about half the time of the Sleef exp that
-torch.compile emits (fp32 forward+backward on 3.2M elements: Swish-beta 1.76x ReLU with
-the compiled kernel, see docs/readme/activations.md for the A/B figures).
+the exp, for which the extension has its own vector exp instead of the Sleef exp that
+torch.compile emits (fp32 forward+backward on 3.2M elements: 0.55x-0.93x the compiled
+kernels' time in the same run, `python -m suite bench --peers`).
 
 Inputs the extension does not take (other dtypes than float32, rows shorter than a
 vector, or no compiler) run the torch.compile kernels of ``cpu`` instead.
