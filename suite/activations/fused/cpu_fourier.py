@@ -17,22 +17,10 @@ NATIVE = NativeExtension("fourier", "fourier.cpp", what="fused Fourier kernel")
 MAX_DEGREE = 8  # kMaxDegree in csrc/fourier.cpp
 
 
-class FourierFunction(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, a0, a, w, phi):
-        ctx.save_for_backward(x, a0, a, w, phi)
-        return NATIVE.get().fourier_forward(x, a0, a, w, phi)
-
-    @staticmethod
-    def backward(ctx, dy):
-        x, *params = ctx.saved_tensors
-        return tuple(NATIVE.get().fourier_backward(x, dy.contiguous(), *params))
-
-
 @register_kernel("fourier", "cpu")
 def fourier_kernel(module, x):
     params = (module.fundamental, module.coefficients, module.frequencies, module.phases)
     if (x.dtype != torch.float32 or module.degree > MAX_DEGREE
             or any(p.dtype != torch.float32 for p in params) or NATIVE.get() is None):
         return cpu.fourier_kernel(module, x)
-    return FourierFunction.apply(x.contiguous(), *params)
+    return NATIVE.apply("fourier", x, *params)

@@ -28,26 +28,11 @@ _MIN_ROW = 16  # shorter rows (e.g. [N, C] inputs of per-channel units) go to th
 
 def extension_for(x: torch.Tensor, channels: int):
     """The extension if it handles x viewed as rows of one channel each, else None."""
-    if x.dtype != torch.float32 or x.device.type != "cpu":
+    if x.dtype != torch.float32:  # registered for "cpu": x is on the CPU
         return None
     if channels > 1 and (x.dim() < 2 or x.numel() < _MIN_ROW * x.shape[0] * x.shape[1]):
         return None
     return NATIVE.get()
-
-
-class GatedFunction(torch.autograd.Function):
-    """y = x (A + B sigmoid(K x + D)); A..D: float32 vectors of length 1, C or N*C."""
-
-    @staticmethod
-    def forward(ctx, x, A, B, K, D, channels):
-        ctx.channels = channels
-        ctx.save_for_backward(x, A, B, K, D)
-        return NATIVE.get().gated_forward(x, A, B, K, D, channels)
-
-    @staticmethod
-    def backward(ctx, dy):
-        x, A, B, K, D = ctx.saved_tensors
-        return (*NATIVE.get().gated_backward(x, dy.contiguous(), A, B, K, D, ctx.channels), None)
 
 
 def _vector(p: torch.Tensor) -> torch.Tensor:
@@ -55,8 +40,9 @@ def _vector(p: torch.Tensor) -> torch.Tensor:
 
 
 def gated(x: torch.Tensor, channels: int, A, B, K, D) -> torch.Tensor:
-    """x (A + B sigmoid(K x + D)) by the extension (``extension_for`` said it can)."""
-    return GatedFunction.apply(x.contiguous(), _vector(A), _vector(B), _vector(K), _vector(D), channels)
+    """x (A + B sigmoid(K x + D)) by the extension (``extension_for`` said it can); A..D:
+    vectors of length 1, C or N*C."""
+    return NATIVE.apply("gated", x, _vector(A), _vector(B), _vector(K), _vector(D), options=(channels,))
 
 
 def _channels(x: torch.Tensor, *params: torch.Tensor) -> int:
@@ -114,20 +100,8 @@ def sqish_kernel(module, x):
     return gated(x, channels, module.alpha, rest, 2 * module.gamma * rest, _constant(x, -math.log(module.beta)))
 
 
-class ApaluFunction(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, a, b):
-        ctx.save_for_backward(x, a, b)
-        return NATIVE.get().apalu_forward(x, a.item(), b.item())  # a, b: float32 [1]
-
-    @staticmethod
-    def backward(ctx, dy):
-        x, a, b = ctx.saved_tensors
-        return tuple(NATIVE.get().apalu_backward(x, dy.contiguous(), a.item(), b.item()))
-
-
 @register_kernel("apalu", "cpu")
 def apalu_kernel(module, x):
     if extension_for(x, 1) is None:
         return cpu.apalu_kernel(module, x)
-    return ApaluFunction.apply(x.contiguous(), _vector(module.a), _vector(module.b))
+    return NATIVE.apply("apalu", x, _vector(module.a), _vector(module.b))

@@ -18,18 +18,6 @@ NATIVE = NativeExtension("pau", "pau.cpp", what="fused PAU kernel")
 MAX_NUMERATOR, MAX_DENOMINATOR = 6, 5  # kMaxM, kMaxN in csrc/pau.cpp
 
 
-class PAUFunction(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, numerator, denominator):
-        ctx.save_for_backward(x, numerator, denominator)
-        return NATIVE.get().pau_forward(x, numerator, denominator)
-
-    @staticmethod
-    def backward(ctx, dy):
-        x, numerator, denominator = ctx.saved_tensors
-        return tuple(NATIVE.get().pau_backward(x, dy.contiguous(), numerator, denominator))
-
-
 def _takes(module, x) -> bool:
     num, den = module.numerator, module.denominator
     return (x.dtype == torch.float32 and num.dtype == torch.float32 and den.dtype == torch.float32
@@ -41,4 +29,4 @@ def _takes(module, x) -> bool:
 def pau_kernel(module, x):
     if not _takes(module, x):
         return cpu.pau_kernel(module, x)
-    return PAUFunction.apply(x.contiguous(), module.numerator, module.denominator)
+    return NATIVE.apply("pau", x, module.numerator, module.denominator)

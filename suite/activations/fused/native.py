@@ -13,6 +13,8 @@ import threading
 import warnings
 from pathlib import Path
 
+import torch
+
 CSRC = Path(__file__).with_name("csrc")
 CFLAGS = ["-O3", "-fopenmp", "-march=native", "-fno-math-errno", "-fno-trapping-math"]
 
@@ -35,6 +37,23 @@ def _cpu_tag() -> str:
     """The builds use -march=native: key each cached build by the CPU's feature flags so a
     home folder shared by different machines (a cluster) never loads a foreign build."""
     return hashlib.sha1((platform.machine() + cpu_flags()).encode()).hexdigest()[:10]
+
+
+class NativeFunction(torch.autograd.Function):
+    """A C++ kernel pair as one autograd function: ``forward(x, *params, *options) -> y``
+    and ``backward(x, dy, *params, *options) -> (dx, *dparams)``; ``options`` are
+    non-tensor arguments (a channel count). Saves only x and the (small) parameters."""
+
+    @staticmethod
+    def forward(ctx, forward, backward, options, x, *params):
+        ctx.backward, ctx.options = backward, options
+        ctx.save_for_backward(x, *params)
+        return forward(x, *params, *options)
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, *params = ctx.saved_tensors
+        return (None, None, None, *ctx.backward(x, dy.contiguous(), *params, *ctx.options))
 
 
 class NativeExtension:
@@ -69,3 +88,10 @@ class NativeExtension:
                     warnings.warn(f"{self.what} could not be built ({exc}); using the fallback implementation",
                                   RuntimeWarning)
         return self._module
+
+    def apply(self, op: str, x: torch.Tensor, *params: torch.Tensor, options: tuple = ()) -> torch.Tensor:
+        """y by the extension's ``<op>_forward``, differentiable in x and params through its
+        ``<op>_backward`` (see NativeFunction); the caller has checked that ``get()`` works."""
+        module = self.get()
+        return NativeFunction.apply(getattr(module, f"{op}_forward"), getattr(module, f"{op}_backward"),
+                                    tuple(options), x.contiguous(), *params)

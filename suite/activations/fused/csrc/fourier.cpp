@@ -96,11 +96,6 @@ Params read_params(const torch::Tensor& a0, const torch::Tensor& a, const torch:
   return p;
 }
 
-void check_input(const torch::Tensor& x, const char* what) {
-  TORCH_CHECK(x.is_contiguous() && x.scalar_type() == torch::kFloat32 && x.device().is_cpu(),
-              "fourier: ", what, " must be a contiguous float32 CPU tensor");
-}
-
 // Lanes set where the fast path may not be exact: |x| beyond the limit, inf or NaN.
 inline VI out_of_range(VF v, float limit) {
   const VF magnitude = (VF)((VI)v & 0x7fffffff);
@@ -207,23 +202,6 @@ std::vector<torch::Tensor> backward(const torch::Tensor& x, const torch::Tensor&
   return {dx, g_a0, g_a, g_w, g_phi};
 }
 
-template <int D = 1>
-torch::Tensor forward_of_degree(int degree, const torch::Tensor& x, const Params& p) {
-  if constexpr (D < kMaxDegree) {
-    if (degree != D) return forward_of_degree<D + 1>(degree, x, p);
-  }
-  return forward<D>(x, p);
-}
-
-template <int D = 1>
-std::vector<torch::Tensor> backward_of_degree(int degree, const torch::Tensor& x, const torch::Tensor& dy,
-                                              const Params& p) {
-  if constexpr (D < kMaxDegree) {
-    if (degree != D) return backward_of_degree<D + 1>(degree, x, dy, p);
-  }
-  return backward<D>(x, dy, p);
-}
-
 int checked_degree(const torch::Tensor& a) {
   TORCH_CHECK(a.dim() == 1 && a.size(0) >= 1 && a.size(0) <= kMaxDegree, "fourier: degree ", a.numel(),
               " not supported by the C++ kernel (1 to ", kMaxDegree, ")");
@@ -232,19 +210,19 @@ int checked_degree(const torch::Tensor& a) {
 
 torch::Tensor fourier_forward(const torch::Tensor& x, const torch::Tensor& a0, const torch::Tensor& a,
                               const torch::Tensor& w, const torch::Tensor& phi) {
-  check_input(x, "x");
+  check_float32(x, "fourier", "x");
   const int degree = checked_degree(a);
-  return forward_of_degree(degree, x, read_params(a0, a, w, phi, degree));
+  const Params p = read_params(a0, a, w, phi, degree);
+  return with_constant<1, kMaxDegree>(degree, [&](auto D) { return forward<D()>(x, p); });
 }
 
 // -> (dx, and the gradients of a0, a, w, phi).
 std::vector<torch::Tensor> fourier_backward(const torch::Tensor& x, const torch::Tensor& dy, const torch::Tensor& a0,
                                             const torch::Tensor& a, const torch::Tensor& w, const torch::Tensor& phi) {
-  check_input(x, "x");
-  check_input(dy, "dy");
-  TORCH_CHECK(dy.sizes() == x.sizes(), "fourier: dy and x differ in shape");
+  check_backward_inputs(x, dy, "fourier");
   const int degree = checked_degree(a);
-  return backward_of_degree(degree, x, dy, read_params(a0, a, w, phi, degree));
+  const Params p = read_params(a0, a, w, phi, degree);
+  return with_constant<1, kMaxDegree>(degree, [&](auto D) { return backward<D()>(x, dy, p); });
 }
 
 }  // namespace

@@ -94,11 +94,6 @@ RowParam row_param(const torch::Tensor& p, const Rows& g, const char* name) {
   return {p.data_ptr<float>(), p.size(0)};
 }
 
-void check_input(const torch::Tensor& x, const char* what) {
-  TORCH_CHECK(x.is_contiguous() && x.scalar_type() == torch::kFloat32 && x.device().is_cpu(),
-              "gated: ", what, " must be a contiguous float32 CPU tensor");
-}
-
 struct RowConstants {
   float a, b, k, d, bk;
 };
@@ -117,7 +112,7 @@ std::vector<RowConstants> row_constants(const Rows& g, const torch::Tensor& A, c
 
 torch::Tensor gated_forward(const torch::Tensor& x, const torch::Tensor& A, const torch::Tensor& B,
                             const torch::Tensor& K, const torch::Tensor& D, int64_t channels) {
-  check_input(x, "x");
+  check_float32(x, "gated", "x");
   const Rows g(x, channels);
   const auto table = row_constants(g, A, B, K, D);
   auto y = torch::empty_like(x);
@@ -136,9 +131,7 @@ torch::Tensor gated_forward(const torch::Tensor& x, const torch::Tensor& A, cons
 std::vector<torch::Tensor> gated_backward(const torch::Tensor& x, const torch::Tensor& dy, const torch::Tensor& A,
                                           const torch::Tensor& B, const torch::Tensor& K, const torch::Tensor& D,
                                           int64_t channels) {
-  check_input(x, "x");
-  check_input(dy, "dy");
-  TORCH_CHECK(dy.sizes() == x.sizes(), "gated: dy and x differ in shape");
+  check_backward_inputs(x, dy, "gated");
   const Rows g(x, channels);
   const auto table = row_constants(g, A, B, K, D);
   auto dx = torch::empty_like(x);
@@ -175,10 +168,17 @@ std::vector<torch::Tensor> gated_backward(const torch::Tensor& x, const torch::T
 
 constexpr float kApaluGate = 1.702f;  // sigmoid(1.702 x) approximates the Gaussian CDF
 
-torch::Tensor apalu_forward(const torch::Tensor& x, double a_, double b_) {
-  check_input(x, "x");
+// APALU's a and b: float32 tensors of one value each.
+float apalu_param(const torch::Tensor& p, const char* name) {
+  check_float32(p, "apalu", name);
+  TORCH_CHECK(p.numel() == 1, "apalu: ", name, " has ", p.numel(), " values; expected 1");
+  return p.data_ptr<float>()[0];
+}
+
+torch::Tensor apalu_forward(const torch::Tensor& x, const torch::Tensor& a_, const torch::Tensor& b_) {
+  check_float32(x, "apalu", "x");
   const Rows g(x, 1);
-  const float a = a_, b = b_;
+  const float a = apalu_param(a_, "a"), b = apalu_param(b_, "b");
   auto y = torch::empty_like(x);
   const float* xp = x.data_ptr<float>();
   float* yp = y.data_ptr<float>();
@@ -192,12 +192,11 @@ torch::Tensor apalu_forward(const torch::Tensor& x, double a_, double b_) {
 }
 
 // -> (dx, da, db): da sums dy (x + x s) where x >= 0, db sums dy (e^x - 1) below
-std::vector<torch::Tensor> apalu_backward(const torch::Tensor& x, const torch::Tensor& dy, double a_, double b_) {
-  check_input(x, "x");
-  check_input(dy, "dy");
-  TORCH_CHECK(dy.sizes() == x.sizes(), "apalu: dy and x differ in shape");
+std::vector<torch::Tensor> apalu_backward(const torch::Tensor& x, const torch::Tensor& dy, const torch::Tensor& a_,
+                                          const torch::Tensor& b_) {
+  check_backward_inputs(x, dy, "apalu");
   const Rows g(x, 1);
-  const float a = a_, b = b_;
+  const float a = apalu_param(a_, "a"), b = apalu_param(b_, "b");
   auto dx = torch::empty_like(x);
   const float* xp = x.data_ptr<float>();
   const float* gp = dy.data_ptr<float>();
@@ -220,7 +219,7 @@ std::vector<torch::Tensor> apalu_backward(const torch::Tensor& x, const torch::T
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("gated_forward", &gated_forward, "y = x (A + B sigmoid(K x + D)), A..D per row");
   m.def("gated_backward", &gated_backward, "(dx, dA, dB, dK, dD)");
-  m.def("apalu_forward", &apalu_forward, "APALU forward with scalar a, b");
+  m.def("apalu_forward", &apalu_forward, "APALU forward; a, b: float32 [1]");
   m.def("apalu_backward", &apalu_backward, "(dx, da, db)");
   m.def("lane_count", [] { return kLanes; }, "float lanes per vector in this build");
 }

@@ -6,6 +6,7 @@
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 #include "simd.h"
@@ -18,6 +19,30 @@ constexpr int kLanes = kVecLanes<float>;
 constexpr int64_t kChunk = 16384;  // elements per work item
 constexpr int64_t kFlush = 512;    // elements per float partial sum before it moves into double
 constexpr int64_t kSerialBelow = 32768;  // elements per thread below which threads cost more than they save
+
+// The kernels take contiguous float32 CPU tensors; `kernel` names the one that refuses.
+inline void check_float32(const torch::Tensor& t, const char* kernel, const char* what) {
+  TORCH_CHECK(t.is_contiguous() && t.scalar_type() == torch::kFloat32 && t.device().is_cpu(), kernel, ": ", what,
+              " must be a contiguous float32 CPU tensor");
+}
+
+// A backward's x and dy: float32 as above, of one shape.
+inline void check_backward_inputs(const torch::Tensor& x, const torch::Tensor& dy, const char* kernel) {
+  check_float32(x, kernel, "x");
+  check_float32(dy, kernel, "dy");
+  TORCH_CHECK(dy.sizes() == x.sizes(), kernel, ": dy and x differ in shape");
+}
+
+// fn(std::integral_constant<int, V>{}) for the V in [Lo, Hi] equal to the runtime
+// value (the caller has checked the range): turns a degree into a template parameter,
+// so loops over it unroll and its sums stay in registers.
+template <int Lo, int Hi, typename Fn>
+auto with_constant(int value, Fn&& fn) {
+  if constexpr (Lo < Hi) {
+    if (value != Lo) return with_constant<Lo + 1, Hi>(value, fn);
+  }
+  return fn(std::integral_constant<int, Lo>{});
+}
 
 // A row's last partial vector is zero-padded: every backward sum is a multiple of dy,
 // so padded lanes add nothing, and only the real lanes are stored.

@@ -8,17 +8,10 @@
 // 1 <= n <= kMaxN), so the power table and the m + 1 + n sums unroll into registers.
 #include "passes.h"
 
-#include <type_traits>
-
 namespace {
 
 using namespace passes;
 constexpr int kMaxM = 6, kMaxN = 5;  // others run the torch.compile kernel
-
-void check_float32(const torch::Tensor& t, const char* what) {
-  TORCH_CHECK(t.is_contiguous() && t.scalar_type() == torch::kFloat32 && t.device().is_cpu(),
-              "pau: ", what, " must be a contiguous float32 CPU tensor");
-}
 
 template <int M, int N>
 torch::Tensor forward(const torch::Tensor& x, const float* a, const float* b) {
@@ -75,20 +68,14 @@ std::vector<torch::Tensor> backward(const torch::Tensor& x, const torch::Tensor&
 }
 
 // fn(integral_constant M, integral_constant N) for the runtime degrees (m, n).
-template <int M = 1, int N = 1, typename Fn>
+template <typename Fn>
 auto with_degrees(int m, int n, Fn&& fn) {
-  if constexpr (M < kMaxM) {
-    if (m != M) return with_degrees<M + 1, N>(m, n, fn);
-  }
-  if constexpr (N < kMaxN) {
-    if (n != N) return with_degrees<M, N + 1>(m, n, fn);
-  }
-  return fn(std::integral_constant<int, M>{}, std::integral_constant<int, N>{});
+  return with_constant<1, kMaxM>(m, [&](auto M) { return with_constant<1, kMaxN>(n, [&](auto N) { return fn(M, N); }); });
 }
 
 void check_degrees(const torch::Tensor& a, const torch::Tensor& b) {
-  check_float32(a, "numerator");
-  check_float32(b, "denominator");
+  check_float32(a, "pau", "numerator");
+  check_float32(b, "pau", "denominator");
   TORCH_CHECK(a.dim() == 1 && b.dim() == 1 && a.size(0) >= 2 && a.size(0) <= kMaxM + 1 && b.size(0) >= 1 &&
                   b.size(0) <= kMaxN,
               "pau: degrees (", a.numel() - 1, ", ", b.numel(), ") not supported by the C++ kernel (numerator 1 to ",
@@ -96,7 +83,7 @@ void check_degrees(const torch::Tensor& a, const torch::Tensor& b) {
 }
 
 torch::Tensor pau_forward(const torch::Tensor& x, const torch::Tensor& a, const torch::Tensor& b) {
-  check_float32(x, "x");
+  check_float32(x, "pau", "x");
   check_degrees(a, b);
   const float *ap = a.data_ptr<float>(), *bp = b.data_ptr<float>();
   return with_degrees(a.size(0) - 1, b.size(0), [&](auto M, auto N) { return forward<M(), N()>(x, ap, bp); });
@@ -104,9 +91,7 @@ torch::Tensor pau_forward(const torch::Tensor& x, const torch::Tensor& a, const 
 
 std::vector<torch::Tensor> pau_backward(const torch::Tensor& x, const torch::Tensor& dy, const torch::Tensor& a,
                                         const torch::Tensor& b) {
-  check_float32(x, "x");
-  check_float32(dy, "dy");
-  TORCH_CHECK(dy.sizes() == x.sizes(), "pau: dy and x differ in shape");
+  check_backward_inputs(x, dy, "pau");
   check_degrees(a, b);
   const float *ap = a.data_ptr<float>(), *bp = b.data_ptr<float>();
   return with_degrees(a.size(0) - 1, b.size(0), [&](auto M, auto N) { return backward<M(), N()>(x, dy, ap, bp); });
