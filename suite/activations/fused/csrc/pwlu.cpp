@@ -13,10 +13,11 @@
 //   (Y_k - k D_k) + u D_k: looked up in a vector table (AVX-512: one vpermt2ps for up to
 //   32 regions; AVX: vpermilps over 16, as AVX-without-AVX2 CPUs lack gathers and
 //   cross-lane float permutes), else found by one compare per region end. The backward
-//   takes the slope D_k the same way, and the heights gradient from the hinge sums
+//   takes the slope dy/dx = D_k / d the same way, and the heights gradient from the hinge sums
 //   G_j = sum dy clamp(u - j, 0, 1) (Y_j gets G_{j-1} - G_j), each the difference of two
 //   sums of dy max(u, j): two vector instructions per region end for a whole vector of
-//   elements, where a scalar histogram costs several per element. The vector sums go
+//   elements, where a scalar histogram costs several per element. The outer slopes'
+//   gradients are differences of the same sums (see hinge_grad). The vector sums go
 //   into double precision every kFlush elements, so the differences of large sums do not
 //   lose the small ones.
 // * "scalar" (any number of regions): one region lookup per element and a histogram of
@@ -69,7 +70,7 @@ inline void locate(scalar_t v, scalar_t left, scalar_t width, scalar_t top, int&
 
 // RegionTable: a per-region float table (a line's base or slope) looked up for a whole
 // vector of region indices at once, where the instruction set allows it; elsewhere
-// region_lines falls back to one compare-and-select per region end.
+// region_value falls back to one compare-and-select per region end.
 #if defined(__AVX512F__)
 // AVX-512: vpermt2ps picks from two 16-float registers by the low 5 bits of the index,
 // i.e. up to 32 regions in one instruction.
@@ -115,55 +116,60 @@ inline Vec<float> floor_lanes(Vec<float> v) { return (Vec<float>)_mm256_floor_ps
 #define PWLU_REGION_TABLE 1
 #endif
 
+// A per-region float table (a line's base or slope): the values, and where the
+// instruction set allows it their RegionTable for a whole vector of lookups at once.
+template <typename T>
+struct PerRegion {
+  T values[kHingeMaxRegions] = {};
+#if PWLU_REGION_TABLE
+  RegionTable table;  // float only
+  void seal() {  // call once the values are set: the first 32 as floats
+    float t[kHingeMaxRegions];
+    for (int j = 0; j < kHingeMaxRegions; ++j) t[j] = static_cast<float>(values[j]);
+    table = RegionTable(t);
+  }
+#else
+  void seal() {}
+#endif
+};
+
 // One channel's constants, as vectors where the inner loop needs them.
 template <typename T>
 struct Unit {
   int regions;
   T left, right, width, kl, kr, h0, hn;
-  T steps[kHingeMaxRegions];      // D_j = Y_{j+1} - Y_j
-  T base[kHingeMaxRegions];       // Y_j - j D_j: the line of region j is base_j + u D_j
+  PerRegion<T> steps;     // D_j = Y_{j+1} - Y_j
+  PerRegion<T> base;      // Y_j - j D_j: the line of region j is base_j + u D_j
+  PerRegion<T> dx_slope;  // D_j / d: dy/dx inside region j
   T level[kHingeMaxRegions + 1];  // j, the region ends in u
   T middle;                       // N / 2
   T centred[kHingeMaxRegions + 1];  // j - N / 2
-#if PWLU_REGION_TABLE
-  RegionTable base_table, step_table;  // base and steps for region_lines' lookup (float only)
-#endif
   Unit(const T* h, int regions_, T L, T R, T KL, T KR)
-      : regions(regions_), left(L), right(R), width((R - L) / regions_), kl(KL), kr(KR), h0(h[0]), hn(h[regions_]),
-        steps{}, base{} {
+      : regions(regions_), left(L), right(R), width((R - L) / regions_), kl(KL), kr(KR), h0(h[0]), hn(h[regions_]) {
     for (int j = 0; j < regions; ++j) {
-      steps[j] = h[j + 1] - h[j];
-      base[j] = h[j] - j * steps[j];
+      steps.values[j] = h[j + 1] - h[j];
+      base.values[j] = h[j] - j * steps.values[j];
+      dx_slope.values[j] = steps.values[j] / width;
     }
+    steps.seal(), base.seal(), dx_slope.seal();
     middle = static_cast<T>(regions / 2);
     for (int j = 0; j <= regions; ++j) {
       level[j] = static_cast<T>(j);
       centred[j] = level[j] - middle;
     }
-#if PWLU_REGION_TABLE
-    base_table = table(base);
-    step_table = table(steps);
-#endif
   }
-#if PWLU_REGION_TABLE
-  static RegionTable table(const T* values) {  // the first 32 values as floats (unused for double)
-    float t[kHingeMaxRegions];
-    for (int j = 0; j < kHingeMaxRegions; ++j) t[j] = static_cast<float>(values[j]);
-    return RegionTable(t);
-  }
-#endif
 };
 
 
 // Blocks of U vectors go through the region loop together: each vector's running values
 // are chains of N dependent steps, and U independent chains keep the FP units busy.
 //
-// region_lines: for each lane, the line base_k + u D_k of its region
-// k = clamp(floor(u), 0, N-1) (base_k = Y_k - k D_k). Generic: one compare per region end
-// (u >= j) selects base_j and D_j. float with a RegionTable (AVX-512: up to 32 regions,
-// AVX: up to 16): two table lookups.
+// region_value: for each lane, table_k of its region k = clamp(floor(u), 0, N-1).
+// Generic: one compare per region end (u >= j) selects table_j. float with a RegionTable
+// (AVX-512: up to 32 regions, AVX: up to 16): one table lookup. (Two calls on the same u
+// share the region computation: the compiler merges it.)
 template <int U, typename T>
-inline void region_lines(const Unit<T>& p, const Vec<T>* u, Vec<T>* base, Vec<T>* slope) {
+inline void region_value(const Unit<T>& p, const PerRegion<T>& table, const Vec<T>* u, Vec<T>* out) {
   using V = Vec<T>;
 #if PWLU_REGION_TABLE
   if constexpr (std::is_same_v<T, float>) {
@@ -173,24 +179,16 @@ inline void region_lines(const Unit<T>& p, const Vec<T>* u, Vec<T>* base, Vec<T>
         V k = floor_lanes(u[v]);
         k = k < top ? k : top;
         k = k > V{} ? k : V{};
-        base[v] = (V)p.base_table(k);
-        slope[v] = (V)p.step_table(k);
+        out[v] = (V)table.table(k);
       }
       return;
     }
   }
 #endif
-  for (int v = 0; v < U; ++v) {
-    base[v] = splat(p.base[0]);
-    slope[v] = splat(p.steps[0]);
-  }
+  for (int v = 0; v < U; ++v) out[v] = splat(table.values[0]);
   for (int j = 1; j < p.regions; ++j) {
-    const V level = splat(p.level[j]), b = splat(p.base[j]), d = splat(p.steps[j]);
-    for (int v = 0; v < U; ++v) {
-      const auto reached = u[v] >= level;
-      base[v] = reached ? b : base[v];
-      slope[v] = reached ? d : slope[v];
-    }
+    const V level = splat(p.level[j]), value = splat(table.values[j]);
+    for (int v = 0; v < U; ++v) out[v] = u[v] >= level ? value : out[v];
   }
 }
 
@@ -203,7 +201,8 @@ inline void hinge_value(const Unit<T>& p, const T* xp, T* yp) {
   const V L = splat(p.left), inv_width = splat(T(1) / p.width);
   V u[U], base[U], slope[U];
   for (int v = 0; v < U; ++v) u[v] = (load(xp + v * W) - L) * inv_width;
-  region_lines<U>(p, u, base, slope);
+  region_value<U>(p, p.base, u, base);
+  region_value<U>(p, p.steps, u, slope);
   const V R = splat(p.right);
   for (int v = 0; v < U; ++v) {
     const V x = load(xp + v * W);
@@ -215,24 +214,26 @@ inline void hinge_value(const Unit<T>& p, const T* xp, T* yp) {
 }
 
 // Backward of a block: writes dx, and adds into acc[j] (j = 0..N) the sums
-// M_j = sum dy max(u - N/2, j - N/2), and into sum_dy, sum_kl, sum_kr the sums of dy,
-// dy (x - B_L) left of B_L and dy (x - B_R) right of B_R. Since
-// clamp(u - j, 0, 1) = max(u, j) - max(u, j + 1) + 1, the hinge sums are
-// G_j = M_j - M_{j+1} + sum(dy): one max and one multiply-add per region end. (u is
-// centred on the middle region end so the sums stay small before the caller takes
-// their differences in double precision.)
+// M_j = sum dy max(u - N/2, j - N/2), into sum_dy the sum of dy and into sum_du the sum
+// of dy (u - N/2). Since clamp(u - j, 0, 1) = max(u, j) - max(u, j + 1) + 1, the hinge
+// sums are G_j = M_j - M_{j+1} + sum(dy): one max and one multiply-add per region end.
+// The outer slopes' gradients come from the same sums (d = the region width):
+//     sum over x < B_L of dy (x - B_L) = d sum dy min(u, 0) = d (sum_du - M_0),
+//     sum over x >= B_R of dy (x - B_R) = d sum dy max(u - N, 0) = d (M_N - (N - N/2) sum(dy)),
+// which saves two masked multiply-adds per vector. (u is centred on the middle region
+// end so the sums stay small before the caller takes their differences in double.)
 template <int U, typename T>
 inline void hinge_grad(const Unit<T>& p, const T* xp, const T* gp, T* dxp, Vec<T>* acc, Vec<T>& sum_dy,
-                       Vec<T>& sum_kl, Vec<T>& sum_kr) {
+                       Vec<T>& sum_du) {
   using V = Vec<T>;
   constexpr int W = kVecLanes<T>;
-  const V zero{}, L = splat(p.left), width = splat(p.width);
-  V dy[U], u[U], base[U], slope[U];
+  const V L = splat(p.left), width = splat(p.width);
+  V dy[U], u[U], slope[U];
   for (int v = 0; v < U; ++v) {
     dy[v] = load(gp + v * W);
-    u[v] = (load(xp + v * W) - L) / width;
+    u[v] = (load(xp + v * W) - L) / width;  // as the reference: the same region for x at a region end
   }
-  region_lines<U>(p, u, base, slope);  // the slope D_k (base unused: the compiler drops it)
+  region_value<U>(p, p.dx_slope, u, slope);
   const V middle = splat(p.middle);
   for (int v = 0; v < U; ++v) u[v] -= middle;
   for (int j = 0; j <= p.regions; ++j) {
@@ -244,13 +245,19 @@ inline void hinge_grad(const Unit<T>& p, const T* xp, const T* gp, T* dxp, Vec<T
   const V R = splat(p.right), KL = splat(p.kl), KR = splat(p.kr);
   for (int v = 0; v < U; ++v) {
     const V x = load(xp + v * W);
-    const auto is_left = x < L, is_right = x >= R;
     sum_dy += dy[v];
-    sum_kl += is_left ? dy[v] * (x - L) : zero;
-    sum_kr += is_right ? dy[v] * (x - R) : zero;
-    store(dxp + v * W, is_left ? dy[v] * KL : (is_right ? dy[v] * KR : dy[v] * slope[v] / width));
+    sum_du += dy[v] * u[v];
+    V s = x < L ? KL : slope[v];
+    s = x >= R ? KR : s;
+    store(dxp + v * W, dy[v] * s);
   }
 }
+
+// A vector of doubles with one lane per lane of Vec<T> (two registers for float).
+template <typename T> struct WideVecOf;
+template <> struct WideVecOf<float> { typedef double type __attribute__((vector_size(2 * kVecBytes), aligned(8))); };
+template <> struct WideVecOf<double> { typedef Vec<double> type; };
+template <typename T> using WideVec = typename WideVecOf<T>::type;
 
 struct Items {
   Geometry g;
@@ -303,8 +310,14 @@ struct Parameters {
   template <typename T> T R(int64_t c) const { return right.data_ptr<T>()[c]; }
   template <typename T> T KL(int64_t c) const { return kl.data_ptr<T>()[c]; }
   template <typename T> T KR(int64_t c) const { return kr.data_ptr<T>()[c]; }
-  template <typename T> Unit<T> unit(int64_t c) const {
-    return Unit<T>(h<T>(c), static_cast<int>(points() - 1), L<T>(c), R<T>(c), KL<T>(c), KR<T>(c));
+  // Every channel's Unit, built once per call: per item, building them cost as much as
+  // the loop over a row of a few thousand elements.
+  template <typename T> std::vector<Unit<T>> units() const {
+    std::vector<Unit<T>> out;
+    out.reserve(heights.size(0));
+    for (int64_t c = 0; c < heights.size(0); ++c)
+      out.emplace_back(h<T>(c), static_cast<int>(points() - 1), L<T>(c), R<T>(c), KL<T>(c), KR<T>(c));
+    return out;
   }
 };
 
@@ -403,8 +416,9 @@ torch::Tensor pwlu_forward_hinge(torch::Tensor x, torch::Tensor heights, torch::
     constexpr int kBlock = kForwardBlock * kVecLanes<T>;
     const T* xp = x.data_ptr<T>();
     T* yp = y.data_ptr<T>();
+    const std::vector<Unit<T>> units = P.units<T>();
     for_each_item(items, [&](int64_t c, int64_t start, int64_t stop) {
-      const Unit<T> unit = P.unit<T>(c);
+      const Unit<T> unit = units[c];  // a local copy: stores to y cannot alias it
       int64_t i = start;
       for (; i + kBlock <= stop; i += kBlock) hinge_value<kForwardBlock>(unit, xp + i, yp + i);
       if (i < stop) {  // the last partial block goes through a padded copy
@@ -438,27 +452,32 @@ std::vector<torch::Tensor> pwlu_backward_hinge(torch::Tensor x, torch::Tensor dy
     const T* gp = dy.data_ptr<T>();
     T* dxp = dx.data_ptr<T>();
     double* pp = partial.data_ptr<double>();
+    const std::vector<Unit<T>> units = P.units<T>();
     for_each_item(items, [&](int64_t c, int64_t start, int64_t stop) {
-      const Unit<T> unit = P.unit<T>(c);
+      const Unit<T> unit = units[c];  // a local copy: stores to y cannot alias it
       // The vector sums stay short (kFlush elements) before they go into double sums:
       // they add values up to N |dy|, and the heights gradient is their differences.
-      V acc[kHingeMaxRegions + 1], sum_dy, sum_kl, sum_kr;
-      double sums[kHingeMaxRegions + 4] = {};  // M_0..M_N, then sum(dy), K_L, K_R
+      // The double totals stay vectors (a lane each) until the item's end: a flush is a
+      // conversion and an add per sum, where a horizontal sum is a chain of one per lane
+      // (measured: the scalar flush cost a quarter of the loop without the hinge sums).
+      using Wide = WideVec<T>;
+      V acc[kHingeMaxRegions + 1], sum_dy, sum_du;
+      Wide totals[kHingeMaxRegions + 3] = {};  // M_0..M_N, then sum(dy), sum(dy (u - N/2))
       auto reset = [&] {
         for (int64_t j = 0; j <= regions; ++j) acc[j] = V{};
-        sum_dy = sum_kl = sum_kr = V{};
+        sum_dy = sum_du = V{};
       };
+      auto widen = [](V v) { return __builtin_convertvector(v, Wide); };
       auto flush = [&] {
-        auto total = [](V v) { double t = 0; for (int l = 0; l < kVecLanes<T>; ++l) t += v[l]; return t; };
-        for (int64_t j = 0; j <= regions; ++j) sums[j] += total(acc[j]);
-        sums[regions + 1] += total(sum_dy); sums[regions + 2] += total(sum_kl); sums[regions + 3] += total(sum_kr);
+        for (int64_t j = 0; j <= regions; ++j) totals[j] += widen(acc[j]);
+        totals[regions + 1] += widen(sum_dy), totals[regions + 2] += widen(sum_du);
       };
       int64_t i = start;
       while (i + kBlock <= stop) {
         reset();
         const int64_t flush_at = std::min(stop, i + kFlush);
         for (; i + kBlock <= flush_at; i += kBlock)
-          hinge_grad<kBackwardBlock>(unit, xp + i, gp + i, dxp + i, acc, sum_dy, sum_kl, sum_kr);
+          hinge_grad<kBackwardBlock>(unit, xp + i, gp + i, dxp + i, acc, sum_dy, sum_du);
         flush();
       }
       if (i < stop) {  // padded copy; padding has dy = 0, so it adds nothing
@@ -468,9 +487,14 @@ std::vector<torch::Tensor> pwlu_backward_hinge(torch::Tensor x, torch::Tensor dy
         std::fill(gb, gb + kBlock, T(0));
         std::copy(xp + i, xp + stop, xb);
         std::copy(gp + i, gp + stop, gb);
-        hinge_grad<kBackwardBlock>(unit, xb, gb, db, acc, sum_dy, sum_kl, sum_kr);
+        hinge_grad<kBackwardBlock>(unit, xb, gb, db, acc, sum_dy, sum_du);
         std::copy(db, db + (stop - i), dxp + i);
         flush();
+      }
+      double sums[kHingeMaxRegions + 3];
+      for (int64_t j = 0; j < regions + 3; ++j) {
+        sums[j] = 0;
+        for (int l = 0; l < kVecLanes<T>; ++l) sums[j] += totals[j][l];
       }
       // G_j -> heights: Y_0 gets sum(dy) - G_0, Y_j gets G_{j-1} - G_j, Y_N gets G_{N-1}.
       const double sum_all = sums[regions + 1];
@@ -482,8 +506,9 @@ std::vector<torch::Tensor> pwlu_backward_hinge(torch::Tensor x, torch::Tensor dy
         previous = g;
       }
       out[regions] += previous;
-      out[points] += sums[regions + 2];
-      out[points + 1] += sums[regions + 3];
+      const double d = unit.width, above_middle = regions - unit.middle;
+      out[points] += d * (sums[regions + 2] - sums[0]);
+      out[points + 1] += d * (sums[regions] - above_middle * sum_all);
     });
   });
   return backward_outputs(dx, partial, points);
