@@ -61,28 +61,22 @@ inline void store_part(float* p, VF v, int64_t n) {
 }
 
 // Sums of S vectors of terms, in float within a block of kFlush elements and in double
-// across blocks, so a sum over a long row keeps the small terms. The double totals stay
-// vectors (a lane each) until the end: a flush is then two conversions and two adds.
-typedef double VD __attribute__((vector_size(2 * kVecBytes), aligned(8)));
-
+// (simd::Wide, a lane each until the end) across blocks, so a sum over a long row keeps
+// the small terms.
 template <int S>
 struct BlockSums {
   VF partial[S] = {};
-  VD total[S] = {};
+  Wide<float> total[S] = {};
   int64_t since_flush = 0;
   void step() {
     since_flush += kLanes;
     if (since_flush >= kFlush) flush();
   }
   void flush() {
-    for (int s = 0; s < S; ++s) total[s] += __builtin_convertvector(partial[s], VD), partial[s] = VF{};
+    for (int s = 0; s < S; ++s) total[s] += widen<float>(partial[s]), partial[s] = VF{};
     since_flush = 0;
   }
-  double sum(int s) const {
-    double out = 0;
-    for (int l = 0; l < kLanes; ++l) out += total[s][l];
-    return out;
-  }
+  double sum(int s) const { return lane_sum(total[s]); }
 };
 
 // x viewed as [rows, inner]: rows = samples x channels, or one row for channels == 1.

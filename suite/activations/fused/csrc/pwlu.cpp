@@ -253,12 +253,6 @@ inline void hinge_grad(const Unit<T>& p, const T* xp, const T* gp, T* dxp, Vec<T
   }
 }
 
-// A vector of doubles with one lane per lane of Vec<T> (two registers for float).
-template <typename T> struct WideVecOf;
-template <> struct WideVecOf<float> { typedef double type __attribute__((vector_size(2 * kVecBytes), aligned(8))); };
-template <> struct WideVecOf<double> { typedef Vec<double> type; };
-template <typename T> using WideVec = typename WideVecOf<T>::type;
-
 struct Items {
   Geometry g;
   int64_t chunks;
@@ -454,23 +448,21 @@ std::vector<torch::Tensor> pwlu_backward_hinge(torch::Tensor x, torch::Tensor dy
     double* pp = partial.data_ptr<double>();
     const std::vector<Unit<T>> units = P.units<T>();
     for_each_item(items, [&](int64_t c, int64_t start, int64_t stop) {
-      const Unit<T> unit = units[c];  // a local copy: stores to y cannot alias it
+      const Unit<T> unit = units[c];  // a local copy: stores to dx cannot alias it
       // The vector sums stay short (kFlush elements) before they go into double sums:
       // they add values up to N |dy|, and the heights gradient is their differences.
       // The double totals stay vectors (a lane each) until the item's end: a flush is a
       // conversion and an add per sum, where a horizontal sum is a chain of one per lane
       // (measured: the scalar flush cost a quarter of the loop without the hinge sums).
-      using Wide = WideVec<T>;
       V acc[kHingeMaxRegions + 1], sum_dy, sum_du;
-      Wide totals[kHingeMaxRegions + 3] = {};  // M_0..M_N, then sum(dy), sum(dy (u - N/2))
+      Wide<T> totals[kHingeMaxRegions + 3] = {};  // M_0..M_N, then sum(dy), sum(dy (u - N/2))
       auto reset = [&] {
         for (int64_t j = 0; j <= regions; ++j) acc[j] = V{};
         sum_dy = sum_du = V{};
       };
-      auto widen = [](V v) { return __builtin_convertvector(v, Wide); };
       auto flush = [&] {
-        for (int64_t j = 0; j <= regions; ++j) totals[j] += widen(acc[j]);
-        totals[regions + 1] += widen(sum_dy), totals[regions + 2] += widen(sum_du);
+        for (int64_t j = 0; j <= regions; ++j) totals[j] += widen<T>(acc[j]);
+        totals[regions + 1] += widen<T>(sum_dy), totals[regions + 2] += widen<T>(sum_du);
       };
       int64_t i = start;
       while (i + kBlock <= stop) {
@@ -492,10 +484,7 @@ std::vector<torch::Tensor> pwlu_backward_hinge(torch::Tensor x, torch::Tensor dy
         flush();
       }
       double sums[kHingeMaxRegions + 3];
-      for (int64_t j = 0; j < regions + 3; ++j) {
-        sums[j] = 0;
-        for (int l = 0; l < kVecLanes<T>; ++l) sums[j] += totals[j][l];
-      }
+      for (int64_t j = 0; j < regions + 3; ++j) sums[j] = lane_sum(totals[j]);
       // G_j -> heights: Y_0 gets sum(dy) - G_0, Y_j gets G_{j-1} - G_j, Y_N gets G_{N-1}.
       const double sum_all = sums[regions + 1];
       double* out = pp + (at::get_thread_num() * channels + c) * stride;

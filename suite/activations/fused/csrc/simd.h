@@ -26,4 +26,19 @@ template <typename V> inline V vmax(V a, V b) { return a > b ? a : b; }
 template <typename T> inline Vec<T> load(const T* p) { Vec<T> v; std::memcpy(&v, p, sizeof v); return v; }
 template <typename T> inline void store(T* p, Vec<T> v) { std::memcpy(p, &v, sizeof v); }
 
+// Totals that must keep small terms: a vector of doubles with one lane per lane of Vec<T>
+// (for float twice as wide, two registers). Adding a widened vector to one is a
+// conversion and an add; its lanes are summed once, at the end.
+template <typename T> struct WideOf;
+template <> struct WideOf<float> { typedef double type __attribute__((vector_size(2 * kVecBytes), aligned(8))); };
+template <> struct WideOf<double> { typedef Vec<double> type; };
+template <typename T> using Wide = typename WideOf<T>::type;
+
+template <typename T> inline Wide<T> widen(Vec<T> v) { return __builtin_convertvector(v, Wide<T>); }
+template <typename W> inline double lane_sum(W v) {
+  double total = 0;
+  for (int l = 0; l < int(sizeof(W) / sizeof(double)); ++l) total += v[l];
+  return total;
+}
+
 }  // namespace simd
