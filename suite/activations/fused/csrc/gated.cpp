@@ -29,14 +29,17 @@ namespace {
 using namespace passes;
 typedef int VI __attribute__((vector_size(kVecBytes), aligned(4)));
 
-// e^r for |r| <= ln(2)/2: Cephes expf's polynomial (about 1 ulp).
+// e^r for |r| <= ln(2)/2: 1 + r + r^2 q(r) with q of degree 4, fitted to minimise the
+// largest relative error (3e-9, below float's rounding; Lawson's weighted least squares
+// on 20001 points). exp_lanes is then within 0.99 ulp of e^z (test_fused_gated.py
+// measures it), as with Cephes' expf polynomial, one degree higher (1.00 ulp), for one
+// multiply-add less per vector.
 inline VF exp_reduced(VF r) {
-  VF p = splat(1.9875691500E-4f);
-  p = p * r + 1.3981999507E-3f;
-  p = p * r + 8.3334519073E-3f;
-  p = p * r + 4.1665795894E-2f;
-  p = p * r + 1.6666665459E-1f;
-  p = p * r + 5.0000001201E-1f;
+  VF p = splat(1.381459995e-03f);
+  p = p * r + 8.368710056e-03f;
+  p = p * r + 4.166838899e-02f;
+  p = p * r + 1.666652113e-01f;
+  p = p * r + 4.999999404e-01f;
   return p * (r * r) + r + 1.0f;
 }
 
@@ -45,13 +48,15 @@ inline VF exp_reduced(VF r) {
 // keeps +-inf inputs from turning r into NaN; NaN passes through.
 #if defined(__AVX512F__)
 // AVX-512: vrndscaleps rounds, vscalefps multiplies by 2^n and over/underflows to inf/0.
+// vminps and vmaxps return their second operand where either is NaN, so with z second a
+// NaN passes through the clamp, and every step after it, with no blend.
 inline VF exp_lanes(VF z) {
-  const __m512 clamped = _mm512_max_ps(_mm512_min_ps((__m512)z, _mm512_set1_ps(89.f)), _mm512_set1_ps(-104.f));
+  const __m512 clamped = _mm512_max_ps(_mm512_set1_ps(-104.f), _mm512_min_ps(_mm512_set1_ps(89.f), (__m512)z));
   const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(clamped, _mm512_set1_ps(1.44269504088896341f)),
                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   VF r = (VF)clamped - (VF)n * 0.693359375f;
   r = r - (VF)n * -2.12194440e-4f;
-  return z == z ? (VF)_mm512_scalef_ps((__m512)exp_reduced(r), n) : z;
+  return (VF)_mm512_scalef_ps((__m512)exp_reduced(r), n);
 }
 #else
 // Elsewhere 2^n is built in the exponent bits, so n must stay within float's normal
@@ -214,6 +219,19 @@ std::vector<torch::Tensor> apalu_backward(const torch::Tensor& x, const torch::T
   return {dx, torch::full({1}, sums[0], x.options()), torch::full({1}, sums[1], x.options())};
 }
 
+// e^x by exp_lanes, element by element: for the tests that hold it to its stated accuracy.
+torch::Tensor exp_for_tests(const torch::Tensor& x) {
+  check_float32(x, "exp", "x");
+  auto y = torch::empty_like(x);
+  const float* xp = x.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  for (int64_t i = 0; i < x.numel(); i += kLanes) {
+    const int64_t n = std::min<int64_t>(kLanes, x.numel() - i);
+    store_part(yp + i, exp_lanes(load_part(xp + i, n)), n);
+  }
+  return y;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
@@ -221,5 +239,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("gated_backward", &gated_backward, "(dx, dA, dB, dK, dD)");
   m.def("apalu_forward", &apalu_forward, "APALU forward; a, b: float32 [1]");
   m.def("apalu_backward", &apalu_backward, "(dx, da, db)");
+  m.def("exp", &exp_for_tests, "e^x by the kernels' vector exp (for tests)");
   m.def("lane_count", [] { return kLanes; }, "float lanes per vector in this build");
 }
