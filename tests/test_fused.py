@@ -251,6 +251,18 @@ def test_pwlu_kernel_built_without_avx512_matches_reference():
             check_pwlu_form(ext, "hinge", regions, channels, dtype)
 
 
+def test_a_changed_shared_header_gives_a_new_build(tmp_path, monkeypatch):
+    """torch rebuilds a cached extension only when its .cpp changes; the headers the kernels
+    share (simd.h, exp.h, ...) are in the build's name so an edit to one is never served
+    from a stale cache."""
+    (tmp_path / "simd.h").write_text("// one")
+    monkeypatch.setattr(native, "CSRC", tmp_path)
+    before = native._build_tag()
+    assert native._build_tag() == before  # stable while nothing changes
+    (tmp_path / "simd.h").write_text("// two")
+    assert native._build_tag() != before
+
+
 def test_bf16_pwlu_on_cpu_is_not_labelled_fused():
     """The CPU kernel takes float32/float64 only: bf16 must run (and be labelled) reference."""
     from suite.bench.subjects import parse_act, resolve_impls

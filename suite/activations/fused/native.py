@@ -33,10 +33,15 @@ def has_avx512() -> bool:
     return "avx512f" in cpu_flags().split()
 
 
-def _cpu_tag() -> str:
+def _build_tag() -> str:
     """The builds use -march=native: key each cached build by the CPU's feature flags so a
-    home folder shared by different machines (a cluster) never loads a foreign build."""
-    return hashlib.sha1((platform.machine() + cpu_flags()).encode()).hexdigest()[:10]
+    home folder shared by different machines (a cluster) never loads a foreign build.
+    The shared headers go into the key too: torch rebuilds a cached extension only when
+    its listed sources change, and the .cpp files are all it is given."""
+    key = hashlib.sha1((platform.machine() + cpu_flags()).encode())
+    for header in sorted(CSRC.glob("*.h")):
+        key.update(header.read_bytes())
+    return key.hexdigest()[:10]
 
 
 class NativeFunction(torch.autograd.Function):
@@ -71,7 +76,7 @@ class NativeExtension:
         an AVX-512 machine."""
         from torch.utils.cpp_extension import load
 
-        return load(name=f"suite_{self.name}_cpu_{_cpu_tag()}{tag}", sources=[str(self.source)],
+        return load(name=f"suite_{self.name}_cpu_{_build_tag()}{tag}", sources=[str(self.source)],
                     extra_cflags=[*CFLAGS, *extra_cflags], extra_include_paths=[str(CSRC)],
                     extra_ldflags=["-fopenmp"], verbose=False)
 

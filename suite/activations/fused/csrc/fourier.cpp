@@ -19,7 +19,6 @@
 namespace {
 
 using namespace passes;
-typedef int VI __attribute__((vector_size(kVecBytes), aligned(4)));
 constexpr int kMaxDegree = 8;  // degrees above run the torch.compile kernel
 constexpr float kExactBelow = 8192.f;
 

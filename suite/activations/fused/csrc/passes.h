@@ -14,7 +14,6 @@
 namespace passes {
 
 using namespace simd;
-using VF = Vec<float>;
 constexpr int kLanes = kVecLanes<float>;
 constexpr int64_t kChunk = 16384;  // elements per work item
 constexpr int64_t kFlush = 512;    // elements per float partial sum before it moves into double

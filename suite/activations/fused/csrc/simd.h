@@ -19,6 +19,8 @@ template <> struct VecOf<double> { typedef double type __attribute__((vector_siz
 
 template <typename T> using Vec = typename VecOf<T>::type;
 template <typename T> constexpr int kVecLanes = kVecBytes / sizeof(T);
+using VF = Vec<float>;
+typedef int VI __attribute__((vector_size(kVecBytes), aligned(4)));  // as many int lanes as VF's
 
 template <typename T> inline Vec<T> splat(T s) { return Vec<T>{} + s; }
 template <typename V> inline V vmax(V a, V b) { return a > b ? a : b; }
