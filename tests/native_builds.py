@@ -5,6 +5,7 @@ import functools
 import shutil
 
 import pytest
+import torch
 
 from suite.activations.fused import native
 
@@ -27,3 +28,14 @@ def build(extension: native.NativeExtension, variant: str):
     if variant == "no_avx512" and not native.has_avx512():
         pytest.skip("no AVX-512 here: the default build already runs the generic vector path")
     return _variant(extension, variant)
+
+
+def assert_gradients_close(names, grads, want, rtol=2e-5):
+    """A kernel's float32 gradients against the float64 formula's, named for the message;
+    parameter gradients are sums over many elements, so the tolerance is relative to each
+    gradient's scale."""
+    assert len(grads) == len(want) == len(names)
+    for name, got, expected in zip(names, grads, want):
+        assert got.dtype == torch.float32 and got.shape == expected.shape, name
+        torch.testing.assert_close(got.double(), expected, rtol=rtol, atol=rtol * (1 + expected.abs().max().item()),
+                                   msg=lambda m: f"gradient of {name}: {m}")

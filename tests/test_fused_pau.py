@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import suite.activations as A
-from native_builds import VARIANTS, build, needs_compiler
+from native_builds import VARIANTS, assert_gradients_close, build, needs_compiler
 from suite.activations.fused import cpu, cpu_pau
 
 pytestmark = needs_compiler
@@ -48,10 +48,7 @@ def test_pau_kernel_against_the_formula(variant, m, n):
     want = torch.autograd.grad(y64, [x64, a64, b64], dy.double())
     scale = 1 + y64.abs().max().item()
     torch.testing.assert_close(y.double(), y64.detach(), rtol=1e-5, atol=1e-6 * scale)
-    for name, got, expected in zip(["x", "numerator", "denominator"], grads, want):
-        assert got.dtype == torch.float32 and got.shape == expected.shape, name
-        torch.testing.assert_close(got.double(), expected, rtol=2e-5, atol=2e-5 * (1 + expected.abs().max().item()),
-                                   msg=lambda msg: f"gradient of {name}: {msg}")
+    assert_gradients_close(["x", "numerator", "denominator"], grads, want)
 
 
 def test_pau_gradient_where_the_denominator_polynomial_is_zero():

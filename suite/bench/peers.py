@@ -6,7 +6,8 @@ torchortho's Hermite/Fourier/Tropical activations are the published implementati
 writing a full-size temporary): a realistic baseline for what the fused kernel replaces,
 not meant for training. On the CPU, ``torch.compile`` is the compiled kernel of
 ``fused.cpu`` that a hand-written C++ kernel replaced (Fourier, PAU, the
-sigmoid-gated units, the B-spline): both timed in one run show what the C++ kernel gains.
+sigmoid-gated units, the B-spline,
+tropical rational): both timed in one run show what the C++ kernel gains.
 """
 from __future__ import annotations
 
@@ -93,7 +94,7 @@ CPU_PEERS: dict[str, dict[str, Callable[[ActSpec], nn.Module]]] = {
     for name, kernel in [("fourier", "fourier_kernel"), ("swish_beta", "swish_beta_kernel"),
                          ("acon_c", "acon_kernel"), ("meta_acon", "meta_acon_kernel"),
                          ("sqish", "sqish_kernel"), ("apalu", "apalu_kernel"), ("pau", "pau_kernel"),
-                         ("bspline", "bspline_kernel")]
+                         ("bspline", "bspline_kernel"), ("tropical_rational", "tropical_rational_kernel")]
 }
 
 

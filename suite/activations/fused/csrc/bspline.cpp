@@ -134,18 +134,6 @@ inline Located locate(const Grid& grid, VF x) {
   }
 }
 
-// acc + w in the lanes whose slot is s: one masked add with AVX-512, where GCC's vector
-// extensions make it a blend and an add (the backward took 1.16x the time).
-#if defined(__AVX512F__)
-typedef __mmask16 SlotMask;
-inline SlotMask slot_mask(VF slot, int s) { return _mm512_cmpeq_ps_mask((__m512)slot, _mm512_set1_ps(float(s))); }
-inline VF add_where(VF acc, SlotMask mask, VF w) { return (VF)_mm512_mask_add_ps((__m512)acc, mask, (__m512)acc, (__m512)w); }
-#else
-typedef VI SlotMask;
-inline SlotMask slot_mask(VF slot, int s) { return slot == splat(float(s)); }
-inline VF add_where(VF acc, SlotMask mask, VF w) { return acc + (mask ? w : VF{}); }
-#endif
-
 // p[K] u^K + ... + p[0], the coefficients looked up by slot.
 template <int N>
 inline VF table_poly(const RegionTable (&p)[N], VF slot, VF u, int degree) {
@@ -242,7 +230,7 @@ std::vector<torch::Tensor> backward(const torch::Tensor& x, const torch::Tensor&
     }
     // slot j + 1 (interval j) adds weighted[m] to G_{j-m}
     for (int j = 0; j < NC + K; ++j) {
-      const SlotMask here = slot_mask(at.slot, j + 1);
+      const Mask here = equal_mask(at.slot, splat(float(j + 1)));
       for (int m = 0; m <= K; ++m) {
         const int c = j - m;
         if (c >= 0 && c < NC) partial[c] = add_where(partial[c], here, weighted[m]);

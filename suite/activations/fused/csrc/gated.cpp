@@ -125,18 +125,12 @@ float apalu_param(const torch::Tensor& p, const char* name) {
 
 torch::Tensor apalu_forward(const torch::Tensor& x, const torch::Tensor& a_, const torch::Tensor& b_) {
   check_float32(x, "apalu", "x");
-  const Rows g(x, 1);
   const float a = apalu_param(a_, "a"), b = apalu_param(b_, "b");
-  auto y = torch::empty_like(x);
-  const float* xp = x.data_ptr<float>();
-  float* yp = y.data_ptr<float>();
-  for_each_vector(g, [&](int64_t, int64_t i, int64_t n) {
-    const VF v = load_part(xp + i, n);
+  return map_vectors(x, [&](VF v) {
     const auto positive = v >= 0;
     const VF e = exp_lanes(positive ? v * -kApaluGate : v);
-    store_part(yp + i, positive ? a * (v + v / (1.0f + e)) : b * (e - 1.0f), n);
+    return positive ? a * (v + v / (1.0f + e)) : b * (e - 1.0f);
   });
-  return y;
 }
 
 // -> (dx, da, db): da sums dy (x + x s) where x >= 0, db sums dy (e^x - 1) below

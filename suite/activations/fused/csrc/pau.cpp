@@ -15,21 +15,15 @@ constexpr int kMaxM = 6, kMaxN = 5;  // others run the torch.compile kernel
 
 template <int M, int N>
 torch::Tensor forward(const torch::Tensor& x, const float* a, const float* b) {
-  const Rows g(x, 1);
-  auto y = torch::empty_like(x);
-  const float* xp = x.data_ptr<float>();
-  float* yp = y.data_ptr<float>();
-  for_each_vector(g, [&](int64_t, int64_t i, int64_t n) {
-    const VF v = load_part(xp + i, n);
+  return map_vectors(x, [&](VF v) {
     VF p = splat(a[M]);
     for (int k = M - 1; k >= 0; --k) p = p * v + a[k];
     VF r = splat(b[N - 1]);
     for (int k = N - 2; k >= 0; --k) r = r * v + b[k];
     r = r * v;
     const VF magnitude = r < 0 ? -r : r;
-    store_part(yp + i, p / (1.0f + magnitude), n);
+    return p / (1.0f + magnitude);
   });
-  return y;
 }
 
 // -> (dx, da [m + 1], db [n])

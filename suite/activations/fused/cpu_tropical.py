@@ -1,0 +1,33 @@
+"""Fused tropical rational activation on the CPU by a C++ extension (csrc/tropical.cpp,
+built by ``native``): one pass forward, one pass backward, float32, degrees 1 to 8.
+
+Its backward needs 4 d + 2 sums (dy and dy x above each breakpoint of both maximums):
+the torch.compile kernel of ``cpu`` splits them over two passes, the extension keeps them
+in registers and adds each by one masked add. Other dtypes and degrees run the compiled
+kernel.
+"""
+from __future__ import annotations
+
+import torch
+
+from suite.activations.fused import cpu, register_kernel
+from suite.activations.fused.native import NativeExtension
+
+NATIVE = NativeExtension("tropical", "tropical.cpp", what="fused tropical rational kernel")
+MAX_DEGREE = 8  # kMaxDegree in csrc/tropical.cpp
+
+
+def _parameters(module):
+    return module.powers_num, module.coefficients_num, module.powers_denom, module.coefficients_denom
+
+
+def _takes(module, x) -> bool:
+    return (x.dtype == torch.float32 and all(p.dtype == torch.float32 for p in _parameters(module))
+            and 1 <= module.degree <= MAX_DEGREE and NATIVE.get() is not None)
+
+
+@register_kernel("tropical_rational", "cpu")
+def tropical_rational_kernel(module, x):
+    if not _takes(module, x):
+        return cpu.tropical_rational_kernel(module, x)
+    return NATIVE.apply("tropical_rational", x, *_parameters(module))
