@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import suite.activations as A
-from native_builds import VARIANTS as BUILDS, needs_compiler
+from native_builds import VARIANTS as BUILDS, assert_gradients_close, needs_compiler
 from native_builds import build as build_variant
 from suite.activations.fused import cpu_bspline
 
@@ -106,10 +106,7 @@ def test_bspline_kernel_against_the_formula(variant, shape, channels, order, gri
     torch.testing.assert_close(y.double(), y64.detach(), rtol=2e-6, atol=2e-6 * scale)
     slope_scale = 1 + grads[0].abs().max().item()
     torch.testing.assert_close(dx.double(), grads[0], rtol=2e-5, atol=2e-5 * slope_scale)
-    for name, got, want in zip(["coefficients", "base_weight", "spline_weight"], param_grads, grads[1:]):
-        assert got.shape == want.shape and got.dtype == torch.float32, name
-        torch.testing.assert_close(got.double(), want, rtol=1e-4, atol=1e-4 * (1 + want.abs().max().item()),
-                                   msg=lambda m: f"gradient of {name}: {m}")
+    assert_gradients_close(["coefficients", "base_weight", "spline_weight"], param_grads, grads[1:], rtol=1e-4)
     assert torch.equal(d_knots, torch.zeros_like(knots))
 
 

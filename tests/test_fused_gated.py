@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import suite.activations as A
-from native_builds import VARIANTS as BUILDS, needs_compiler
+from native_builds import VARIANTS as BUILDS, assert_gradients_close, needs_compiler
 from native_builds import build as build_variant
 from suite.activations.fused import cpu_gated
 
@@ -73,10 +73,7 @@ def test_gated_kernel_against_the_formula(variant, shape, channels, lengths):
     grads = torch.autograd.grad(y64, [x64, *params64], dy.double())
     torch.testing.assert_close(y.double(), y64.detach(), rtol=2e-6, atol=1e-6)
     torch.testing.assert_close(dx.double(), grads[0], rtol=2e-5, atol=2e-5)
-    for name, got, want in zip("ABKD", param_grads, grads[1:]):
-        assert got.shape == want.shape and got.dtype == torch.float32, name
-        torch.testing.assert_close(got.double(), want, rtol=1e-4, atol=1e-4 * (1 + want.abs().max().item()),
-                                   msg=lambda m: f"gradient of {name}: {m}")
+    assert_gradients_close(list("ABKD"), param_grads, grads[1:], rtol=1e-4)
 
 
 @pytest.mark.parametrize("variant", BUILDS)

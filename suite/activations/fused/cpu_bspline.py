@@ -21,11 +21,9 @@ NATIVE = NativeExtension("bspline", "bspline.cpp", what="fused B-spline kernel")
 
 def extension_for(module, x: torch.Tensor):
     """The extension if it handles this unit on x, else None."""
-    if x.dtype != torch.float32 or any(p.dtype != torch.float32 for p in module.parameters()):
+    if not NATIVE.serves(x, *module.parameters()):
         return None
     ext = NATIVE.get()
-    if ext is None:
-        return None
     max_order, max_intervals = ext.limits()
     if module.spline_order > max_order or module.knots.numel() - 1 > max_intervals:
         return None

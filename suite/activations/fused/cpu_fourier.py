@@ -20,7 +20,6 @@ MAX_DEGREE = 8  # kMaxDegree in csrc/fourier.cpp
 @register_kernel("fourier", "cpu")
 def fourier_kernel(module, x):
     params = (module.fundamental, module.coefficients, module.frequencies, module.phases)
-    if (x.dtype != torch.float32 or module.degree > MAX_DEGREE
-            or any(p.dtype != torch.float32 for p in params) or NATIVE.get() is None):
+    if module.degree > MAX_DEGREE or not NATIVE.serves(x, *params):
         return cpu.fourier_kernel(module, x)
     return NATIVE.apply("fourier", x, *params)

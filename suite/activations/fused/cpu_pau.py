@@ -20,9 +20,8 @@ MAX_NUMERATOR, MAX_DENOMINATOR = 6, 5  # kMaxM, kMaxN in csrc/pau.cpp
 
 def _takes(module, x) -> bool:
     num, den = module.numerator, module.denominator
-    return (x.dtype == torch.float32 and num.dtype == torch.float32 and den.dtype == torch.float32
-            and 1 <= num.shape[0] - 1 <= MAX_NUMERATOR and 1 <= den.shape[0] <= MAX_DENOMINATOR
-            and NATIVE.get() is not None)
+    return (1 <= num.shape[0] - 1 <= MAX_NUMERATOR and 1 <= den.shape[0] <= MAX_DENOMINATOR
+            and NATIVE.serves(x, num, den))
 
 
 @register_kernel("pau", "cpu")

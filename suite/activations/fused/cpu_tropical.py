@@ -22,8 +22,7 @@ def _parameters(module):
 
 
 def _takes(module, x) -> bool:
-    return (x.dtype == torch.float32 and all(p.dtype == torch.float32 for p in _parameters(module))
-            and 1 <= module.degree <= MAX_DEGREE and NATIVE.get() is not None)
+    return 1 <= module.degree <= MAX_DEGREE and NATIVE.serves(x, *_parameters(module))
 
 
 @register_kernel("tropical_rational", "cpu")

@@ -94,6 +94,12 @@ class NativeExtension:
                                   RuntimeWarning)
         return self._module
 
+    def serves(self, x: torch.Tensor, *params: torch.Tensor) -> bool:
+        """Whether x and params are all float32, the one dtype the C++ kernels take, and the
+        extension is built (checked last: a float64 input never triggers a build)."""
+        return (x.dtype == torch.float32 and all(p.dtype == torch.float32 for p in params)
+                and self.get() is not None)
+
     def apply(self, op: str, x: torch.Tensor, *params: torch.Tensor, options: tuple = ()) -> torch.Tensor:
         """y by the extension's ``<op>_forward``, differentiable in x and params through its
         ``<op>_backward`` (see NativeFunction); the caller has checked that ``get()`` works."""

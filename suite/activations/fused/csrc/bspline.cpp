@@ -173,8 +173,7 @@ Grid read_grid(const torch::Tensor& knots, int order, int64_t coefficients) {
 }
 
 template <int K>
-std::vector<Unit<K>> units(const Grid& grid, const Inputs& in) {
-  const Pieces<K> pieces;
+std::vector<Unit<K>> units(const Pieces<K>& pieces, const Grid& grid, const Inputs& in) {
   std::vector<Unit<K>> out;
   for (int64_t l = 0; l < in.length; ++l)
     out.push_back(make_unit<K>(pieces, grid, in.c + l * in.coefficients, static_cast<int>(in.coefficients), in.wb[l],
@@ -185,7 +184,7 @@ std::vector<Unit<K>> units(const Grid& grid, const Inputs& in) {
 template <int K>
 torch::Tensor forward(const torch::Tensor& x, const Grid& grid, const Inputs& in, int64_t channels) {
   const Rows g(x, channels);
-  const auto table = units<K>(grid, in);
+  const auto table = units<K>(Pieces<K>(), grid, in);
   auto y = torch::empty_like(x);
   const float* xp = x.data_ptr<float>();
   float* yp = y.data_ptr<float>();
@@ -204,8 +203,8 @@ template <int K, int NC>
 std::vector<torch::Tensor> backward(const torch::Tensor& x, const torch::Tensor& dy, const Grid& grid,
                                     const Inputs& in, int64_t channels) {
   const Rows g(x, channels);
-  const auto table = units<K>(grid, in);
   const Pieces<K> pieces;
+  const auto table = units<K>(pieces, grid, in);
   float blend[K + 1][K + 1];
   for (int m = 0; m <= K; ++m)
     for (int p = 0; p <= K; ++p) blend[m][p] = static_cast<float>(pieces.c[m][p]);

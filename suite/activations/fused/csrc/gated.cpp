@@ -15,7 +15,7 @@
 // and exp(x) is the ELU part below.
 //
 // Where the time goes is the exp: Sleef's, which torch.compile emits, costs about as
-// much as a pass over memory on the machines we measured. exp_lanes below takes about
+// much as a pass over memory on the machines we measured. exp_lanes (exp.h) takes about
 // half of that (see its comment). Work is split into items (one chunk of one row); each
 // item's sums go into its own slot, added up once at the end, so no atomics.
 #include "exp.h"

@@ -28,12 +28,11 @@ namespace {
 using namespace passes;
 constexpr int kMaxDegree = 8;  // others run the torch.compile kernel
 
-// One maximum of lines, sorted by slope: slopes, their steps, breakpoints, and where each
-// original line went.
+// One maximum of lines, sorted by slope: slopes, breakpoints, and where each original
+// line went.
 template <int K>
 struct Envelope {
   std::array<float, K + 1> slope;   // sorted
-  std::array<float, K + 1> step;    // step[j] = slope[j] - slope[j-1], j >= 1
   std::array<float, K + 1> breaks;  // breaks[j], j >= 1: the winner's rank is >= j exactly where x > breaks[j]
   std::array<int, K + 1> rank;      // rank[k]: sorted position of original line k
 
@@ -50,9 +49,8 @@ struct Envelope {
       const float rise = slope[k] - slope[i], gap = off[i] - off[k];
       return rise > 0 ? gap / rise : (gap < 0 ? -inf : inf);
     };
-    step[0] = breaks[0] = 0;
+    breaks[0] = 0;
     for (int j = 1; j <= K; ++j) {
-      step[j] = slope[j] - slope[j - 1];
       float lowest = inf;
       for (int k = j; k <= K; ++k) {
         float beats_lower = -inf;
@@ -92,8 +90,12 @@ std::vector<torch::Tensor> backward(const torch::Tensor& x, const torch::Tensor&
   // that dx might alias, they were reloaded and broadcast per vector: 1.3x the time).
   VF first[2], breaks[2][K], steps[2][K];
   for (int e = 0; e < 2; ++e) {
-    first[e] = splat(envelopes[e].slope[0]);
-    for (int j = 1; j <= K; ++j) breaks[e][j - 1] = splat(envelopes[e].breaks[j]), steps[e][j - 1] = splat(envelopes[e].step[j]);
+    const Envelope<K>& env = envelopes[e];
+    first[e] = splat(env.slope[0]);
+    for (int j = 1; j <= K; ++j) {  // past b_j the winner's slope steps from slope[j-1] to slope[j]
+      breaks[e][j - 1] = splat(env.breaks[j]);
+      steps[e][j - 1] = splat(env.slope[j] - env.slope[j - 1]);
+    }
   }
   const auto sums = row_sums<S>(g, [&](int64_t, int64_t i, int64_t n, VF* partial) {
     const VF v = load_part(xp + i, n), grad = load_part(gp + i, n), grad_x = grad * v;
