@@ -15,18 +15,27 @@ needs_compiler = pytest.mark.skipif(shutil.which("c++") is None or shutil.which(
                                     reason="needs a C++ compiler and ninja")
 
 
+# Kernels whose arithmetic differs without fused multiply-adds (the Fourier range
+# reduction) are also held to their formulas in a build without them.
+FMA_VARIANTS = [*VARIANTS, "no_fma"]
+
+
 @functools.lru_cache(maxsize=None)
 def _variant(extension, variant):
     if variant == "no_avx512":
         return extension.build(("-mno-avx512f",), tag="_no_avx512")
+    if variant == "no_fma":
+        return extension.build(("-mno-avx512f", "-mno-fma"), tag="_no_fma")
     return extension.get()
 
 
 def build(extension: native.NativeExtension, variant: str):
-    """The compiled module of ``extension`` for ``variant`` (one of VARIANTS); skips the
-    no-AVX-512 variant where the machine has none (its own build is then that path)."""
+    """The compiled module of ``extension`` for ``variant`` (one of FMA_VARIANTS); skips a
+    variant whose instructions the machine lacks anyway (its own build is then that path)."""
     if variant == "no_avx512" and not native.has_avx512():
         pytest.skip("no AVX-512 here: the default build already runs the generic vector path")
+    if variant == "no_fma" and "fma" not in native.cpu_flags().split():
+        pytest.skip("no FMA here: the default build already runs the path without it")
     return _variant(extension, variant)
 
 

@@ -4,7 +4,7 @@
 // lane by lane; load/store go through memcpy, which compiles to unaligned moves.
 #pragma once
 #include <cstring>
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || defined(__FMA__)
 #include <immintrin.h>
 #endif
 
@@ -46,6 +46,23 @@ typedef VI Mask;
 inline Mask equal_mask(Vec<float> a, Vec<float> b) { return a == b; }
 inline Mask greater_mask(Vec<float> a, Vec<float> b) { return a > b; }
 inline Vec<float> add_where(Vec<float> acc, Mask m, Vec<float> w) { return acc + (m ? w : Vec<float>{}); }
+#endif
+
+// c - a b rounded once, where the build targets fused multiply-adds (SUITE_HAS_FMA is
+// then 1). The compiler contracts a * b + c by itself; this is for code whose exactness
+// depends on the single rounding, which must not be left to the optimiser.
+#if defined(__AVX512F__)
+#define SUITE_HAS_FMA 1
+inline Vec<float> fnmadd(Vec<float> a, Vec<float> b, Vec<float> c) {
+  return (Vec<float>)_mm512_fnmadd_ps((__m512)a, (__m512)b, (__m512)c);
+}
+#elif defined(__FMA__)
+#define SUITE_HAS_FMA 1
+inline Vec<float> fnmadd(Vec<float> a, Vec<float> b, Vec<float> c) {
+  return (Vec<float>)_mm256_fnmadd_ps((__m256)a, (__m256)b, (__m256)c);
+}
+#else
+#define SUITE_HAS_FMA 0
 #endif
 
 // Totals that must keep small terms: a vector of doubles with one lane per lane of Vec<T>
