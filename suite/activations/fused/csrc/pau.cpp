@@ -13,22 +13,41 @@ namespace {
 using namespace passes;
 constexpr int kMaxM = 6, kMaxN = 5;  // others run the torch.compile kernel
 
+// The coefficients, copied out of the parameter tensors: the loops store through float
+// pointers that might alias a tensor's memory, so read from it, every coefficient would
+// be loaded again for every vector (and k a_k recomputed). With that and magnitude()
+// below: forward 0.87x, backward 0.82x the time in the same run, bit-identical.
 template <int M, int N>
-torch::Tensor forward(const torch::Tensor& x, const float* a, const float* b) {
-  return map_vectors(x, [&](VF v) {
-    VF p = splat(a[M]);
-    for (int k = M - 1; k >= 0; --k) p = p * v + a[k];
-    VF r = splat(b[N - 1]);
-    for (int k = N - 2; k >= 0; --k) r = r * v + b[k];
+struct Coefficients {
+  float a[M + 1], b[N];  // P's, then r's (b_k at b[k - 1])
+  float da[M], db[N];    // P' and r': k a_k at da[k - 1], k b_k at db[k - 1]
+  Coefficients(const float* a_, const float* b_) {
+    for (int k = 0; k <= M; ++k) a[k] = a_[k];
+    for (int k = 0; k < N; ++k) b[k] = b_[k];
+    for (int k = 1; k <= M; ++k) da[k - 1] = k * a[k];
+    for (int k = 1; k <= N; ++k) db[k - 1] = k * b[k - 1];
+  }
+};
+
+// |v| by clearing the sign bit: written as v < 0 ? -v : v, GCC carried the select into
+// the division below and divided twice.
+inline VF magnitude(VF v) { return (VF)((VI)v & 0x7fffffff); }
+
+template <int M, int N>
+torch::Tensor forward(const torch::Tensor& x, const Coefficients<M, N>& c) {
+  return map_vectors(x, [c](VF v) {
+    VF p = splat(c.a[M]);
+    for (int k = M - 1; k >= 0; --k) p = p * v + c.a[k];
+    VF r = splat(c.b[N - 1]);
+    for (int k = N - 2; k >= 0; --k) r = r * v + c.b[k];
     r = r * v;
-    const VF magnitude = r < 0 ? -r : r;
-    return p / (1.0f + magnitude);
+    return p / (1.0f + magnitude(r));
   });
 }
 
 // -> (dx, da [m + 1], db [n])
 template <int M, int N>
-std::vector<torch::Tensor> backward(const torch::Tensor& x, const torch::Tensor& dy, const float* a, const float* b) {
+std::vector<torch::Tensor> backward(const torch::Tensor& x, const torch::Tensor& dy, const Coefficients<M, N>& c) {
   constexpr int P = M > N ? M : N;  // highest power needed
   constexpr int S = M + 1 + N;      // sums: a_0..a_m, then b_1..b_n
   const Rows g(x, 1);
@@ -37,17 +56,19 @@ std::vector<torch::Tensor> backward(const torch::Tensor& x, const torch::Tensor&
   const float* gp = dy.data_ptr<float>();
   float* dxp = dx.data_ptr<float>();
   const VF zero{}, one = splat(1.0f);
-  const auto sums = row_sums<S>(g, [&](int64_t, int64_t i, int64_t n, VF* partial) {
+  const auto sums = row_sums<S>(g, [=](int64_t, int64_t i, int64_t n, VF* partial) {
     const VF v = load_part(xp + i, n), grad = load_part(gp + i, n);
     VF power[P + 1];
     power[0] = one;
     power[1] = v;
     for (int k = 2; k <= P; ++k) power[k] = power[k - 1] * v;
-    VF p = splat(a[0]), dp{};
-    for (int k = 1; k <= M; ++k) p += a[k] * power[k], dp += (k * a[k]) * power[k - 1];
-    VF r{}, dr{};
-    for (int k = 1; k <= N; ++k) r += b[k - 1] * power[k], dr += (k * b[k - 1]) * power[k - 1];
-    const VF inv_q = 1.0f / (1.0f + (r < 0 ? -r : r));
+    VF p = splat(c.a[0]), dp = splat(c.da[0]);
+    for (int k = 1; k <= M; ++k) p += c.a[k] * power[k];
+    for (int k = 2; k <= M; ++k) dp += c.da[k - 1] * power[k - 1];
+    VF r{}, dr = splat(c.db[0]);
+    for (int k = 1; k <= N; ++k) r += c.b[k - 1] * power[k];
+    for (int k = 2; k <= N; ++k) dr += c.db[k - 1] * power[k - 1];
+    const VF inv_q = 1.0f / (1.0f + magnitude(r));
     const VF gq = grad * inv_q;
     const VF sign = r > 0 ? one : (r < 0 ? -one : zero);
     const VF h = -(gq * p * inv_q) * sign;
@@ -80,7 +101,8 @@ torch::Tensor pau_forward(const torch::Tensor& x, const torch::Tensor& a, const 
   check_float32(x, "pau", "x");
   check_degrees(a, b);
   const float *ap = a.data_ptr<float>(), *bp = b.data_ptr<float>();
-  return with_degrees(a.size(0) - 1, b.size(0), [&](auto M, auto N) { return forward<M(), N()>(x, ap, bp); });
+  return with_degrees(a.size(0) - 1, b.size(0),
+                      [&](auto M, auto N) { return forward<M(), N()>(x, Coefficients<M(), N()>(ap, bp)); });
 }
 
 std::vector<torch::Tensor> pau_backward(const torch::Tensor& x, const torch::Tensor& dy, const torch::Tensor& a,
@@ -88,7 +110,8 @@ std::vector<torch::Tensor> pau_backward(const torch::Tensor& x, const torch::Ten
   check_backward_inputs(x, dy, "pau");
   check_degrees(a, b);
   const float *ap = a.data_ptr<float>(), *bp = b.data_ptr<float>();
-  return with_degrees(a.size(0) - 1, b.size(0), [&](auto M, auto N) { return backward<M(), N()>(x, dy, ap, bp); });
+  return with_degrees(a.size(0) - 1, b.size(0),
+                      [&](auto M, auto N) { return backward<M(), N()>(x, dy, Coefficients<M(), N()>(ap, bp)); });
 }
 
 }  // namespace
