@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from suite.errors import bad_value
+from suite.errors import SuiteError, bad_value
 
 
 def add_parser(subparsers) -> None:
@@ -24,6 +24,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--peers", action="store_true", help="also time peer implementations (torchortho, gather PWLU)")
     p.add_argument("--end-to-end", action="store_true",
                    help="time a CNN training step per activation (ratio to ReLU) instead of kernels")
+    p.add_argument("--against", default=None, metavar="REV",
+                   help="time this tree's C++ kernels against those of git revision REV in one run "
+                        "(ratios, and whether results are bit-identical); needs --act, writes no records")
     p.add_argument("--store", default=None, help="store root (default $SUITE_STORE or ./store)")
     p.add_argument("--no-store", action="store_true", help="print only, write no records")
     p.add_argument("--quick", action="store_true", help="short measurements (smoke runs, CI)")
@@ -46,6 +49,16 @@ def main(args: argparse.Namespace) -> int:
     err = Console(stderr=True)
     if args.matrix:
         args.act = (args.act or []) + [a for a in bench_run.matrix_acts(args.matrix) if a not in (args.act or [])]
+    if args.against is not None:
+        from suite.bench import against
+
+        if not args.act:
+            raise SuiteError("bench --against compares the kernels of the activations named by --act; "
+                             "name one or more with a C++ kernel, e.g. --act pau --act fourier:degree=5.")
+        rows = against.run(args.act, args.against, shape=bench_run.parse_shape(args.shape), quick=args.quick,
+                           progress=lambda what: err.print(what, markup=False, style="dim"))
+        against.print_rows(rows)
+        return 0
     if args.end_to_end:
         from suite.bench import endtoend
 

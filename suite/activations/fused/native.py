@@ -33,13 +33,14 @@ def has_avx512() -> bool:
     return "avx512f" in cpu_flags().split()
 
 
-def _build_tag() -> str:
+def _build_tag(csrc: Path | None = None) -> str:
     """The builds use -march=native: key each cached build by the CPU's feature flags so a
     home folder shared by different machines (a cluster) never loads a foreign build.
-    The shared headers go into the key too: torch rebuilds a cached extension only when
-    its listed sources change, and the .cpp files are all it is given."""
+    The shared headers (of ``csrc``, default CSRC) go into the key too: torch rebuilds a
+    cached extension only when its listed sources change, and the .cpp files are all it
+    is given."""
     key = hashlib.sha1((platform.machine() + cpu_flags()).encode())
-    for header in sorted(CSRC.glob("*.h")):
+    for header in sorted((csrc or CSRC).glob("*.h")):
         key.update(header.read_bytes())
     return key.hexdigest()[:10]
 
@@ -70,14 +71,16 @@ class NativeExtension:
         self._failed = False
         self._lock = threading.Lock()
 
-    def build(self, extra_cflags: tuple[str, ...] = (), tag: str = ""):
+    def build(self, extra_cflags: tuple[str, ...] = (), tag: str = "", csrc: Path | None = None):
         """Compile (or load torch's cached build) for this CPU; ``extra_cflags`` with a
         matching ``tag`` give variants, e.g. ``-mno-avx512f`` to test the AVX code path on
-        an AVX-512 machine."""
+        an AVX-512 machine. ``csrc``: another folder of kernel sources (another revision's,
+        see ``bench --against``), the tag naming it."""
         from torch.utils.cpp_extension import load
 
-        return load(name=f"suite_{self.name}_cpu_{_build_tag()}{tag}", sources=[str(self.source)],
-                    extra_cflags=[*CFLAGS, *extra_cflags], extra_include_paths=[str(CSRC)],
+        csrc = csrc or CSRC
+        return load(name=f"suite_{self.name}_cpu_{_build_tag(csrc)}{tag}", sources=[str(csrc / self.source.name)],
+                    extra_cflags=[*CFLAGS, *extra_cflags], extra_include_paths=[str(csrc)],
                     extra_ldflags=["-fopenmp"], verbose=False)
 
     def get(self):
