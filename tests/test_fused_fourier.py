@@ -5,8 +5,8 @@ It is held to the paper's formula written here in float64,
 differentiated by autograd, in value and in every gradient; on the whole float range
 (its vector sin/cos is exact only for |w x - phi| <= 8192, beyond which a work item is
 redone with the C library's); with inf and NaN; in both vector builds, and its sin and
-cos also in one without fused multiply-adds (the range reduction differs there); and the unit is
-checked to take it for float32 and the torch.compile kernel for everything else.
+cos also in one without fused multiply-adds (the range reduction differs there); and the
+unit is checked to take it for float32 and the torch.compile kernel for everything else.
 """
 import math
 

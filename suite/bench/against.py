@@ -4,8 +4,9 @@ On a shared, noisy machine a kernel's time moves by up to 2x between runs, so wh
 change to a kernel gains is measured within one run: the revision's kernel sources
 (``suite/activations/fused/csrc`` at REV) are built beside this tree's, and the same
 activation module is timed with each, in alternation (``measure.time_interleaved``).
-Every kernel figure that the README gives "against the code it replaced" comes from
-this. It also says whether the two give the same results, bit for bit.
+The README's figures for C++ kernel changes since 7bf896c come from this, and the
+earlier ones can be repeated with it (REV the commit before the change). It also says
+whether the two give the same results, bit for bit.
 
 Only the C++ kernels are swapped: the Python around them is this tree's, so a revision
 whose kernels take other arguments cannot be compared this way.
@@ -63,19 +64,16 @@ def sources_at(revision: str, into: Path) -> tuple[str, Path]:
 
 @contextlib.contextmanager
 def serving(replacements: dict[native.NativeExtension, object]):
-    """The extensions answer with the given compiled modules inside the block."""
-    kept = {ext: ext._module for ext in replacements}
-    try:
+    """Each extension answers with its replacement build inside the block."""
+    with contextlib.ExitStack() as stack:
         for ext, module in replacements.items():
-            ext._module = module
+            stack.enter_context(ext.serving(module))
         yield
-    finally:
-        for ext, module in kept.items():
-            ext._module = module
 
 
-def extensions_used(call: Callable[[], object]) -> list[native.NativeExtension]:
-    """The C++ extensions that ``call`` (a forward and backward) asks for."""
+def extensions_used(call: Callable[[], object]) -> tuple[list[native.NativeExtension], object]:
+    """The C++ extensions that ``call`` (a forward and backward) asks for, and what it
+    returned."""
     used: list[native.NativeExtension] = []
     original = native.NativeExtension.get
 
@@ -86,10 +84,10 @@ def extensions_used(call: Callable[[], object]) -> list[native.NativeExtension]:
 
     native.NativeExtension.get = spy
     try:
-        call()
+        result = call()
     finally:
         native.NativeExtension.get = original
-    return [ext for ext in used if ext.get() is not None]
+    return [ext for ext in used if ext.get() is not None], result
 
 
 def _outputs(module: torch.nn.Module, work: harness.Workload) -> list[torch.Tensor]:
@@ -103,9 +101,8 @@ def _max_difference(a: list[torch.Tensor], b: list[torch.Tensor]) -> float:
     return max((x.double() - y.double()).abs().max().item() for x, y in zip(a, b))
 
 
-def _old_builds(spec, module, work: harness.Workload, old_csrc: Path, short: str, progress) -> dict:
-    """The revision's builds of the C++ extensions that ``module`` runs on ``work``."""
-    used = extensions_used(lambda: _outputs(module, work))
+def _old_builds(spec, used: list[native.NativeExtension], old_csrc: Path, short: str, progress) -> dict:
+    """The revision's builds of the C++ extensions ``used`` by the activation ``spec``."""
     if not used:
         raise SuiteError(f"activation {spec.label!r} runs no C++ kernel (its fused form is "
                          "torch.compile'd); bench --against compares the C++ kernels.")
@@ -155,10 +152,11 @@ def run(acts: Iterable[str], revision: str, *, shape=(32, 100, 1000), quick=Fals
                 raise SuiteError(f"activation {spec.label!r} has no fused CPU kernel for float32 here; "
                                  "bench --against compares kernels.")
             module = build(spec, "fused", work.device, work.dtype).module
-            old = _old_builds(spec, module, work, old_csrc, short, progress)
+            used, new_out = extensions_used(lambda: _outputs(module, work))
+            old = _old_builds(spec, used, old_csrc, short, progress)
             with serving(old):
                 old_out = _outputs(module, work)
-            difference = _max_difference(_outputs(module, work), old_out)
+            difference = _max_difference(new_out, old_out)
             if progress:
                 progress(f"timing {spec.label}")
             timed = _time_both(module, work, old)

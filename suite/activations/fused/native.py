@@ -7,6 +7,7 @@ kernels that need it fall back after one warning.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import platform
 import threading
@@ -96,6 +97,17 @@ class NativeExtension:
                     warnings.warn(f"{self.what} could not be built ({exc}); using the fallback implementation",
                                   RuntimeWarning)
         return self._module
+
+    @contextlib.contextmanager
+    def serving(self, module):
+        """Inside the block, ``get()`` answers with ``module`` (another build of this
+        kernel, e.g. another revision's: ``bench --against``), then with its own again."""
+        kept = self._module
+        self._module = module
+        try:
+            yield
+        finally:
+            self._module = kept
 
     def serves(self, x: torch.Tensor, *params: torch.Tensor) -> bool:
         """Whether x and params are all float32, the one dtype the C++ kernels take, and the
