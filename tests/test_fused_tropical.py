@@ -1,12 +1,15 @@
-"""The C++ tropical rational kernel (csrc/tropical.cpp) behind the fused unit on the CPU.
+"""The C++ tropical kernels (csrc/tropical.cpp) behind the fused units on the CPU.
 
-It is held to the paper's tropical rational function written here in float64,
-    y = max_k (p_k x + c_k) - max_k (q_k x + d_k)     (arXiv 2502.01247),
+They are held to the paper's functions written here in float64 (arXiv 2502.01247),
+    tropical rational:  y = max_k (p_k x + c_k) - max_k (q_k x + d_k),
+    tropical:           y = sqrt(2) / d max_k (k x + c_k),   k = 0..d,
 each maximum taken over an explicit list of lines and differentiated by autograd, for
-every degree it takes, in both vector builds; the envelopes it finds are checked where
-lines are parallel, never win, or tie; and the unit is checked to take it for float32 and
-the torch.compile kernel for the rest.
+every degree they take, in both vector builds; the envelopes found are checked where
+lines are parallel, never win, or tie; and the units are checked to take them for float32
+and the torch.compile kernels for the rest.
 """
+import math
+
 import pytest
 import torch
 
@@ -21,6 +24,11 @@ def tropical_rational(x, pn, cn, pd, cd):
     numerator = torch.stack([pn[k] * x + cn[k] for k in range(pn.shape[0])]).amax(0)
     denominator = torch.stack([pd[k] * x + cd[k] for k in range(pd.shape[0])]).amax(0)
     return numerator - denominator
+
+
+def tropical(x, c):
+    d = c.shape[0] - 1
+    return math.sqrt(2) / d * torch.stack([k * x + c[k] for k in range(d + 1)]).amax(0)
 
 
 def check_against_formula(ext, x, dy, params):
@@ -55,6 +63,37 @@ def test_tropical_rational_kernel_against_the_formula(variant, degree):
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("degree", range(1, cpu_tropical.MAX_DEGREE + 1))
+def test_tropical_kernel_against_the_formula(variant, degree):
+    """Random coefficients (some lines never reach the maximum) and the unit's initial
+    c = 1, where every line meets at 0: off that point one line wins each side."""
+    ext = build(cpu_tropical.NATIVE, variant)
+    gen = torch.Generator().manual_seed(degree)
+    x = torch.randn(2 * 16384 + 11, generator=gen) * 3
+    x[:2] = torch.tensor([60.0, -60.0])
+    x[x == 0] = 1e-3
+    dy = torch.randn(x.shape, generator=gen)
+    for c in (torch.randn(degree + 1, generator=gen) * 2, torch.ones(degree + 1)):
+        y = ext.tropical_forward(x, c)
+        grads = ext.tropical_backward(x, dy, c)
+        x64, c64 = x.double().requires_grad_(), c.double().requires_grad_()
+        y64 = tropical(x64, c64)
+        want = torch.autograd.grad(y64, [x64, c64], dy.double())
+        torch.testing.assert_close(y.double(), y64.detach(), rtol=1e-6, atol=1e-6 * (1 + y64.abs().max().item()))
+        assert_gradients_close(["x", "coefficients"], grads, want)
+
+
+def test_tropical_tie_at_a_kink_goes_to_the_first_line():
+    """At c = 1 all lines meet at x = 0: as in the compiled kernel, line 0 (slope 0) takes
+    the gradient there, so dx = 0 and dc_0 gets dy."""
+    ext = cpu_tropical.NATIVE.get()
+    x, dy = torch.zeros(37), torch.ones(37)
+    dx, dc = ext.tropical_backward(x, dy, torch.ones(6))
+    assert torch.equal(dx, torch.zeros(37))
+    torch.testing.assert_close(dc, torch.tensor([37.0, 0, 0, 0, 0, 0]) * math.sqrt(2) / 5)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
 def test_envelopes_with_parallel_dominated_and_tied_lines(variant):
     """Equal slopes (the higher line wins everywhere), a line that never reaches the
     maximum, and lines listed out of slope order: the breakpoints the kernel derives must
@@ -85,21 +124,23 @@ def test_envelopes_with_parallel_dominated_and_tied_lines(variant):
         torch.testing.assert_close(got[2:].double(), expected[2:], rtol=1e-4, atol=1e-4)
 
 
-def test_float32_units_take_the_extension(monkeypatch):
+@pytest.mark.parametrize("name", ["tropical", "tropical_rational"])
+def test_float32_units_take_the_extension(name, monkeypatch):
     used = []
     real = cpu_tropical.NATIVE.apply
-    monkeypatch.setattr(cpu_tropical.NATIVE, "apply", lambda *a, **k: used.append(1) or real(*a, **k))
-    A.create("tropical_rational", degree=5)(torch.randn(2, 3, 8, 8))
-    assert used == [1]
+    monkeypatch.setattr(cpu_tropical.NATIVE, "apply", lambda op, *a, **k: used.append(op) or real(op, *a, **k))
+    A.create(name, degree=5)(torch.randn(2, 3, 8, 8))
+    assert used == [name]
 
 
+@pytest.mark.parametrize("name", ["tropical", "tropical_rational"])
 @pytest.mark.parametrize("dtype,degree", [(torch.float64, 5), (torch.bfloat16, 5), (torch.float32, 9)])
-def test_inputs_the_extension_does_not_take_run_the_compiled_kernel(dtype, degree, monkeypatch):
+def test_inputs_the_extension_does_not_take_run_the_compiled_kernel(name, dtype, degree, monkeypatch):
     compiled = []
-    real = cpu.tropical_rational_kernel
-    monkeypatch.setattr(cpu, "tropical_rational_kernel", lambda m, x: compiled.append(1) or real(m, x))
-    ref = A.create("tropical_rational", degree=degree, impl="reference").to(dtype)
-    fast = A.create("tropical_rational", degree=degree, impl="fused").to(dtype)
+    real = getattr(cpu, f"{name}_kernel")
+    monkeypatch.setattr(cpu, f"{name}_kernel", lambda m, x: compiled.append(1) or real(m, x))
+    ref = A.create(name, degree=degree, impl="reference").to(dtype)
+    fast = A.create(name, degree=degree, impl="fused").to(dtype)
     fast.load_state_dict(ref.state_dict())
     x = (torch.randn(2, 3, 8, 8) * 2).to(dtype)
     tol = dict(rtol=2e-2, atol=2e-2) if dtype == torch.bfloat16 else dict(rtol=1e-5, atol=1e-5)

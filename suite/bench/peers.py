@@ -94,7 +94,8 @@ CPU_PEERS: dict[str, dict[str, Callable[[ActSpec], nn.Module]]] = {
     for name, kernel in [("fourier", "fourier_kernel"), ("swish_beta", "swish_beta_kernel"),
                          ("acon_c", "acon_kernel"), ("meta_acon", "meta_acon_kernel"),
                          ("sqish", "sqish_kernel"), ("apalu", "apalu_kernel"), ("pau", "pau_kernel"),
-                         ("bspline", "bspline_kernel"), ("tropical_rational", "tropical_rational_kernel")]
+                         ("bspline", "bspline_kernel"), ("tropical_rational", "tropical_rational_kernel"),
+                         ("tropical", "tropical_kernel")]
 }
 
 

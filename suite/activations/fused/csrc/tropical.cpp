@@ -1,8 +1,9 @@
-// Fused tropical rational activation (Khalfaoui-Hassani et al. 2025) on the CPU, float32:
+// Fused tropical activations (Khalfaoui-Hassani et al. 2025) on the CPU, float32:
 //
-//     y = N(x) - D(x),   N(x) = max_k (p_k x + c_k),   D(x) = max_k (q_k x + d_k),   k = 0..K.
+//     tropical rational:  y = N(x) - D(x),   N(x) = max_k (p_k x + c_k),   D(x) = max_k (q_k x + d_k),
+//     tropical:           y = s max_k (k x + c_k),   s = sqrt(2) / K,          k = 0..K.
 //
-// Forward: 2 (K + 1) fused multiply-adds and 2 K maximums per vector.
+// Forward: (K + 1) fused multiply-adds and K maximums per vector and maximum.
 //
 // Backward: each maximum's gradient goes to its winning line:
 //     dx = dy (slope of N's winner - slope of D's winner),
@@ -15,7 +16,8 @@
 // the sums above b_r and b_{r+1}. Ties go to the first line of the stable sort, as in the
 // compiled kernel (torch.amax in the reference splits them: a set of measure zero).
 // At K = 5 the 22 sums stay in registers, in one pass over x and dy; the compiled kernel
-// took two passes for them.
+// took two passes for them. The tropical unit's slopes are fixed and already sorted: it
+// needs only the sums of dy (K + 1) and its winner's slope is the count itself.
 #include "passes.h"
 
 #include <array>
@@ -69,9 +71,22 @@ inline VF max_of_lines(VF x, const float* slopes, const float* offsets) {
   return best;
 }
 
+// A maximum's K + 1 slopes and offsets, copied out of the parameter tensors: y's stores
+// might alias them, and read through the pointers every one would be loaded again for
+// every vector.
+template <int K>
+struct Lines {
+  float slope[K + 1], offset[K + 1];
+  Lines(const float* slopes, const float* offsets) {
+    for (int k = 0; k <= K; ++k) slope[k] = slopes[k], offset[k] = offsets[k];
+  }
+  VF max(VF x) const { return max_of_lines<K>(x, slope, offset); }
+};
+
 template <int K>
 torch::Tensor forward(const torch::Tensor& x, const float* pn, const float* cn, const float* pd, const float* cd) {
-  return map_vectors(x, [&](VF v) { return max_of_lines<K>(v, pn, cn) - max_of_lines<K>(v, pd, cd); });
+  const Lines<K> num(pn, cn), den(pd, cd);
+  return map_vectors(x, [&](VF v) { return num.max(v) - den.max(v); });
 }
 
 // Sums per row: 0 sum dy, 1 sum dy x, then per envelope e and breakpoint j = 1..K the sums
@@ -135,6 +150,65 @@ std::vector<torch::Tensor> backward(const torch::Tensor& x, const torch::Tensor&
   return grads;  // dx, d powers_num, d coefficients_num, d powers_denom, d coefficients_denom
 }
 
+// The tropical unit: slopes 0..K (fixed), offsets c, output scaled by s = sqrt(2) / K.
+template <int K>
+struct FixedSlopes {
+  float slope[K + 1];
+  FixedSlopes() {
+    for (int k = 0; k <= K; ++k) slope[k] = static_cast<float>(k);
+  }
+};
+
+template <int K>
+torch::Tensor tropical_forward(const torch::Tensor& x, const float* c) {
+  const Lines<K> lines(FixedSlopes<K>().slope, c);
+  const float scale = std::sqrt(2.0f) / K;
+  return map_vectors(x, [&](VF v) { return scale * lines.max(v); });
+}
+
+// Sums per row: 0 sum dy, then j = 1..K the sum of dy above breakpoint b_j.
+template <int K>
+std::vector<torch::Tensor> tropical_backward(const torch::Tensor& x, const torch::Tensor& dy, const float* c) {
+  constexpr int S = 1 + K;
+  const FixedSlopes<K> lines;
+  const Envelope<K> envelope(lines.slope, c);
+  const float scale = std::sqrt(2.0f) / K;
+  const Rows g(x, 1);
+  auto dx = torch::empty_like(x);
+  const float* xp = x.data_ptr<float>();
+  const float* gp = dy.data_ptr<float>();
+  float* dxp = dx.data_ptr<float>();
+  // Each breakpoint passed raises the winner's slope by 1, so s times its slope is a
+  // masked add of s per breakpoint.
+  VF breaks[K];
+  for (int j = 1; j <= K; ++j) breaks[j - 1] = splat(envelope.breaks[j]);
+  const VF step = splat(scale);
+  const auto sums = row_sums<S>(g, [&](int64_t, int64_t i, int64_t n, VF* partial) {
+    const VF v = load_part(xp + i, n), grad = load_part(gp + i, n);
+    partial[0] += grad;
+    VF slope{};
+    for (int j = 1; j <= K; ++j) {
+      const Mask above = greater_mask(v, breaks[j - 1]);
+      slope = add_where(slope, above, step);
+      partial[j] = add_where(partial[j], above, grad);
+    }
+    store_part(dxp + i, grad * slope, n);
+  });
+  auto g_c = torch::empty({K + 1}, x.options());
+  for (int k = 0; k <= K; ++k) {  // line k wins between b_k and b_{k+1}
+    const double upper = k < K ? sums[k + 1] : 0.0;
+    g_c.data_ptr<float>()[k] = static_cast<float>(scale * (sums[k] - upper));
+  }
+  return {dx, g_c};
+}
+
+int check_coefficients(const torch::Tensor& c) {
+  check_float32(c, "tropical", "coefficients");
+  TORCH_CHECK(c.dim() == 1 && c.numel() >= 2 && c.numel() <= kMaxDegree + 1, "tropical: degree ", c.numel() - 1,
+              " not supported by the C++ kernel (1 to ", kMaxDegree, ")");
+  return static_cast<int>(c.numel() - 1);
+}
+
 int check_parameters(const torch::Tensor& pn, const torch::Tensor& cn, const torch::Tensor& pd,
                      const torch::Tensor& cd) {
   for (const auto* t : {&pn, &cn, &pd, &cd}) check_float32(*t, "tropical_rational", "each parameter");
@@ -166,10 +240,25 @@ std::vector<torch::Tensor> tropical_rational_backward(const torch::Tensor& x, co
   });
 }
 
+torch::Tensor tropical_forward_op(const torch::Tensor& x, const torch::Tensor& c) {
+  check_float32(x, "tropical", "x");
+  const int degree = check_coefficients(c);
+  return with_constant<1, kMaxDegree>(degree, [&](auto K) { return tropical_forward<K()>(x, c.data_ptr<float>()); });
+}
+
+std::vector<torch::Tensor> tropical_backward_op(const torch::Tensor& x, const torch::Tensor& dy, const torch::Tensor& c) {
+  check_backward_inputs(x, dy, "tropical");
+  const int degree = check_coefficients(c);
+  return with_constant<1, kMaxDegree>(degree,
+                                      [&](auto K) { return tropical_backward<K()>(x, dy, c.data_ptr<float>()); });
+}
+
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("tropical_rational_forward", &tropical_rational_forward, "y = max_k (p_k x + c_k) - max_k (q_k x + d_k)");
   m.def("tropical_rational_backward", &tropical_rational_backward, "(dx, d p, d c, d q, d d)");
+  m.def("tropical_forward", &tropical_forward_op, "y = sqrt(2) / K max_k (k x + c_k)");
+  m.def("tropical_backward", &tropical_backward_op, "(dx, d c)");
   m.def("max_degree", [] { return kMaxDegree; }, "largest degree");
 }
