@@ -77,10 +77,16 @@ inline VF cos_lanes(VF z) {
   return with_sign(horner(q.r2, kCos), q.sign);
 }
 
-inline void cos_sin(VF z, VF& cos_z, VF& sin_z) {
+// cos z and sin z both without the (-1)^n, which the caller applies once to their
+// common factor (the backward's dy) instead of to each.
+struct UnsignedCosSin {
+  VF cos, sin;
+  VI sign;  // the sign bit where (-1)^n = -1
+};
+
+inline UnsignedCosSin unsigned_cos_sin(VF z) {
   const Reduced q = reduce(z);
-  cos_z = with_sign(horner(q.r2, kCos), q.sign);
-  sin_z = with_sign(q.r * horner(q.r2, kSin), q.sign);
+  return {horner(q.r2, kCos), q.r * horner(q.r2, kSin), q.sign};
 }
 
 struct Params {
@@ -113,8 +119,19 @@ Params read_params(const torch::Tensor& a0, const torch::Tensor& a, const torch:
   return p;
 }
 
+// The parameters splatted into vectors, once per work item, in the loop's own locals:
+// read from Params (reachable from outside, so y's or dx's stores might alias it), each
+// was loaded and broadcast again for every vector.
+template <int D>
+struct Lanes {
+  VF a0, x_limit, c[D], w[D], phi[D];
+  explicit Lanes(const Params& p) : a0(splat(p.a0)), x_limit(splat(p.x_limit)) {
+    for (int k = 0; k < D; ++k) c[k] = splat(p.c[k]), w[k] = splat(p.w[k]), phi[k] = splat(p.phi[k]);
+  }
+};
+
 // Lanes set where the fast path may not be exact: |x| beyond the limit, inf or NaN.
-inline VI out_of_range(VF v, float limit) {
+inline VI out_of_range(VF v, VF limit) {
   const VF magnitude = (VF)((VI)v & 0x7fffffff);
   return ~(magnitude <= limit);
 }
@@ -139,13 +156,14 @@ torch::Tensor forward(const torch::Tensor& x, const Params& p) {
     for (int64_t item = first; item < last; ++item) {
       int64_t row, begin, end;
       g.range(item, row, begin, end);
+      const Lanes<D> q(p);
       VI outside{};
       for (int64_t i = begin; i < end; i += kLanes) {
         const int64_t n = std::min<int64_t>(kLanes, end - i);
         const VF v = load_part(xp + i, n);
-        outside |= out_of_range(v, p.x_limit);
-        VF out = splat(p.a0);
-        for (int k = 0; k < D; ++k) out += p.c[k] * cos_lanes(v * p.w[k] - p.phi[k]);
+        outside |= out_of_range(v, q.x_limit);
+        VF out = q.a0;
+        for (int k = 0; k < D; ++k) out += q.c[k] * cos_lanes(v * q.w[k] - q.phi[k]);
         store_part(yp + i, out, n);
       }
       if (!any_lane(outside)) continue;
@@ -172,22 +190,25 @@ std::vector<torch::Tensor> backward(const torch::Tensor& x, const torch::Tensor&
   float slope[kMaxDegree];  // -c_k w_k
   for (int k = 0; k < D; ++k) slope[k] = -p.c[k] * p.w[k];
   const auto sums = sums_by_item<S>(g, [&](int64_t row, int64_t begin, int64_t end, double* out) {
+    const Lanes<D> q(p);
+    VF slopes[D];
+    for (int k = 0; k < D; ++k) slopes[k] = splat(slope[k]);
     VI outside{};
     vector_sums<S>(row, begin, end, [&](int64_t, int64_t i, int64_t n, VF* partial) {
       const VF v = load_part(xp + i, n), grad = load_part(gp + i, n);
-      outside |= out_of_range(v, p.x_limit);
-      VF derivative{};
+      outside |= out_of_range(v, q.x_limit);
+      VF grad_x{};  // dx = sum_k -c_k w_k dy sin z_k
       for (int k = 0; k < D; ++k) {
-        VF c, s;
-        cos_sin(v * p.w[k] - p.phi[k], c, s);
-        const VF grad_s = grad * s;
-        partial[3 * k] += grad * c;
+        const UnsignedCosSin t = unsigned_cos_sin(v * q.w[k] - q.phi[k]);
+        const VF signed_grad = with_sign(grad, t.sign);  // one xor for both cos and sin
+        const VF grad_s = signed_grad * t.sin;
+        partial[3 * k] += signed_grad * t.cos;
         partial[3 * k + 1] += grad_s;
         partial[3 * k + 2] += grad_s * v;
-        derivative += slope[k] * s;
+        grad_x += slopes[k] * grad_s;
       }
       partial[3 * D] += grad;
-      store_part(dxp + i, grad * derivative, n);
+      store_part(dxp + i, grad_x, n);
     }, out);
     if (!any_lane(outside)) return;
     std::fill(out, out + S, 0.0);

@@ -8,6 +8,8 @@
 // 1 <= n <= kMaxN), so the power table and the m + 1 + n sums unroll into registers.
 #include "passes.h"
 
+#include <cstdint>
+
 namespace {
 
 using namespace passes;
@@ -33,6 +35,15 @@ struct Coefficients {
 // the division below and divided twice.
 inline VF magnitude(VF v) { return (VF)((VI)v & 0x7fffffff); }
 
+// -sign(r) v, with sign(0) = 0 as autograd's |r|: v with its sign bit flipped where r's is
+// clear, then zeroed where r == 0 (an xor, an and-not and a select where two compares, two
+// selects and a multiply were).
+inline VF minus_sign_times(VF r, VF v) {
+  const VI flip = ~(VI)r & INT32_MIN;  // the sign bit
+  const VF signed_v = (VF)((VI)v ^ flip);
+  return r == 0.0f ? VF{} : signed_v;
+}
+
 template <int M, int N>
 torch::Tensor forward(const torch::Tensor& x, const Coefficients<M, N>& c) {
   return map_vectors(x, [c](VF v) {
@@ -55,7 +66,7 @@ std::vector<torch::Tensor> backward(const torch::Tensor& x, const torch::Tensor&
   const float* xp = x.data_ptr<float>();
   const float* gp = dy.data_ptr<float>();
   float* dxp = dx.data_ptr<float>();
-  const VF zero{}, one = splat(1.0f);
+  const VF one = splat(1.0f);
   const auto sums = row_sums<S>(g, [=](int64_t, int64_t i, int64_t n, VF* partial) {
     const VF v = load_part(xp + i, n), grad = load_part(gp + i, n);
     VF power[P + 1];
@@ -70,8 +81,7 @@ std::vector<torch::Tensor> backward(const torch::Tensor& x, const torch::Tensor&
     for (int k = 2; k <= N; ++k) dr += c.db[k - 1] * power[k - 1];
     const VF inv_q = 1.0f / (1.0f + magnitude(r));
     const VF gq = grad * inv_q;
-    const VF sign = r > 0 ? one : (r < 0 ? -one : zero);
-    const VF h = -(gq * p * inv_q) * sign;
+    const VF h = minus_sign_times(r, gq * p * inv_q);
     store_part(dxp + i, gq * dp + h * dr, n);
     for (int k = 0; k <= M; ++k) partial[k] += gq * power[k];
     for (int k = 1; k <= N; ++k) partial[M + k] += h * power[k];
