@@ -48,3 +48,17 @@ def assert_gradients_close(names, grads, want, rtol=2e-5):
         assert got.dtype == torch.float32 and got.shape == expected.shape, name
         torch.testing.assert_close(got.double(), expected, rtol=rtol, atol=rtol * (1 + expected.abs().max().item()),
                                    msg=lambda m: f"gradient of {name}: {m}")
+
+
+def check_against_formula(forward, backward, formula, x, dy, params, names, y_rtol=1e-6, grad_rtol=2e-5):
+    """A kernel's ``forward(x, *params)`` and ``backward(x, dy, *params)`` against ``formula``
+    in float64, differentiated by autograd: y within y_rtol (and 1e-6 of its scale), the
+    gradients (named ``names``, x's first) by assert_gradients_close."""
+    y = forward(x, *params)
+    grads = backward(x, dy, *params)
+    x64 = x.double().requires_grad_()
+    params64 = [p.double().requires_grad_() for p in params]
+    y64 = formula(x64, *params64)
+    want = torch.autograd.grad(y64, [x64, *params64], dy.double())
+    torch.testing.assert_close(y.double(), y64.detach(), rtol=y_rtol, atol=1e-6 * (1 + y64.abs().max().item()))
+    assert_gradients_close(names, grads, want, rtol=grad_rtol)

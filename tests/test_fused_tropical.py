@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import suite.activations as A
-from native_builds import VARIANTS, assert_gradients_close, build, needs_compiler
+from native_builds import VARIANTS, build, check_against_formula, needs_compiler
 from suite.activations.fused import cpu, cpu_tropical
 
 pytestmark = needs_compiler
@@ -31,16 +31,7 @@ def tropical(x, c):
     return math.sqrt(2) / d * torch.stack([k * x + c[k] for k in range(d + 1)]).amax(0)
 
 
-def check_against_formula(ext, x, dy, params):
-    y = ext.tropical_rational_forward(x, *params)
-    grads = ext.tropical_rational_backward(x, dy, *params)
-    x64 = x.double().requires_grad_()
-    params64 = [p.double().requires_grad_() for p in params]
-    y64 = tropical_rational(x64, *params64)
-    want = torch.autograd.grad(y64, [x64, *params64], dy.double())
-    scale = 1 + y64.abs().max().item()
-    torch.testing.assert_close(y.double(), y64.detach(), rtol=1e-6, atol=1e-6 * scale)
-    assert_gradients_close(["x", "powers_num", "coefficients_num", "powers_denom", "coefficients_denom"], grads, want)
+RATIONAL_NAMES = ["x", "powers_num", "coefficients_num", "powers_denom", "coefficients_denom"]
 
 
 def test_tropical_extension_builds():
@@ -59,7 +50,8 @@ def test_tropical_rational_kernel_against_the_formula(variant, degree):
     x[:2] = torch.tensor([60.0, -60.0])
     dy = torch.randn(x.shape, generator=gen)
     params = [torch.randn(degree + 1, generator=gen) for _ in range(4)]
-    check_against_formula(ext, x, dy, params)
+    check_against_formula(ext.tropical_rational_forward, ext.tropical_rational_backward, tropical_rational, x, dy,
+                          params, RATIONAL_NAMES)
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -74,13 +66,7 @@ def test_tropical_kernel_against_the_formula(variant, degree):
     x[x == 0] = 1e-3
     dy = torch.randn(x.shape, generator=gen)
     for c in (torch.randn(degree + 1, generator=gen) * 2, torch.ones(degree + 1)):
-        y = ext.tropical_forward(x, c)
-        grads = ext.tropical_backward(x, dy, c)
-        x64, c64 = x.double().requires_grad_(), c.double().requires_grad_()
-        y64 = tropical(x64, c64)
-        want = torch.autograd.grad(y64, [x64, c64], dy.double())
-        torch.testing.assert_close(y.double(), y64.detach(), rtol=1e-6, atol=1e-6 * (1 + y64.abs().max().item()))
-        assert_gradients_close(["x", "coefficients"], grads, want)
+        check_against_formula(ext.tropical_forward, ext.tropical_backward, tropical, x, dy, [c], ["x", "coefficients"])
 
 
 def test_tropical_tie_at_a_kink_goes_to_the_first_line():

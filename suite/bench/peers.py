@@ -95,7 +95,7 @@ CPU_PEERS: dict[str, dict[str, Callable[[ActSpec], nn.Module]]] = {
                          ("acon_c", "acon_kernel"), ("meta_acon", "meta_acon_kernel"),
                          ("sqish", "sqish_kernel"), ("apalu", "apalu_kernel"), ("pau", "pau_kernel"),
                          ("bspline", "bspline_kernel"), ("tropical_rational", "tropical_rational_kernel"),
-                         ("tropical", "tropical_kernel")]
+                         ("tropical", "tropical_kernel"), ("hermite", "hermite_kernel")]
 }
 
 

@@ -70,6 +70,7 @@ from suite.activations.fused import cpu_fourier  # noqa: E402,F401  (likewise)
 from suite.activations.fused import cpu_pau  # noqa: E402,F401  (likewise)
 from suite.activations.fused import cpu_bspline  # noqa: E402,F401  (likewise)
 from suite.activations.fused import cpu_tropical  # noqa: E402,F401  (likewise)
+from suite.activations.fused import cpu_hermite  # noqa: E402,F401  (likewise)
 
 try:  # Triton kernels register for "cuda"; without Triton, CUDA runs the reference math
     import triton  # noqa: F401

@@ -13,10 +13,10 @@ Each kernel is the pair (forward_math, backward_math) of plain tensor functions 
 ``FusedActivation`` wires a pair into autograd. If torch.compile is unavailable or fails
 the same math runs eagerly (correct, slower) after a single warning.
 
-The sigmoid-gated units (Swish-beta, ACON-C, Meta-ACON, Sqish, APALU), Fourier, PAU, the
-KAN B-spline and the tropical rational unit are registered by ``cpu_gated``,
-``cpu_fourier``, ``cpu_pau``, ``cpu_bspline`` and ``cpu_tropical``, whose C++ kernels take
-float32 inputs; their kernels here serve the rest.
+The sigmoid-gated units (Swish-beta, ACON-C, Meta-ACON, Sqish, APALU), Hermite, Fourier,
+PAU, the KAN B-spline and the two tropical units are registered by ``cpu_gated``,
+``cpu_hermite``, ``cpu_fourier``, ``cpu_pau``, ``cpu_bspline`` and ``cpu_tropical``, whose
+C++ kernels take float32 inputs; their kernels here serve the rest.
 """
 from __future__ import annotations
 
