@@ -74,22 +74,15 @@ std::vector<torch::Tensor> backward(const torch::Tensor& x, const torch::Tensor&
   return {dx, g_c};
 }
 
-int checked_degree(const torch::Tensor& c) {
-  check_float32(c, "hermite", "coefficients");
-  TORCH_CHECK(c.dim() == 1 && c.numel() >= 2 && c.numel() <= kMaxDegree + 1, "hermite: degree ", c.numel() - 1,
-              " not supported by the C++ kernel (1 to ", kMaxDegree, ")");
-  return static_cast<int>(c.numel() - 1);
-}
-
 torch::Tensor hermite_forward(const torch::Tensor& x, const torch::Tensor& c) {
   check_float32(x, "hermite", "x");
-  const int degree = checked_degree(c);
+  const int degree = coefficients_degree(c, "hermite", kMaxDegree);
   return with_constant<1, kMaxDegree>(degree, [&](auto D) { return forward<D()>(x, c.data_ptr<float>()); });
 }
 
 std::vector<torch::Tensor> hermite_backward(const torch::Tensor& x, const torch::Tensor& dy, const torch::Tensor& c) {
   check_backward_inputs(x, dy, "hermite");
-  const int degree = checked_degree(c);
+  const int degree = coefficients_degree(c, "hermite", kMaxDegree);
   return with_constant<1, kMaxDegree>(degree, [&](auto D) { return backward<D()>(x, dy, c.data_ptr<float>()); });
 }
 

@@ -32,6 +32,15 @@ inline void check_backward_inputs(const torch::Tensor& x, const torch::Tensor& d
   TORCH_CHECK(dy.sizes() == x.sizes(), kernel, ": dy and x differ in shape");
 }
 
+// A polynomial-like unit's coefficients: a contiguous float32 vector of degree + 1 of them,
+// the degree 1 to max_degree (the kernel's template instances); -> the degree.
+inline int coefficients_degree(const torch::Tensor& c, const char* kernel, int max_degree) {
+  check_float32(c, kernel, "coefficients");
+  TORCH_CHECK(c.dim() == 1 && c.numel() >= 2 && c.numel() <= max_degree + 1, kernel, ": degree ", c.numel() - 1,
+              " not supported by the C++ kernel (1 to ", max_degree, ")");
+  return static_cast<int>(c.numel() - 1);
+}
+
 // fn(std::integral_constant<int, V>{}) for the V in [Lo, Hi] equal to the runtime
 // value (the caller has checked the range): turns a degree into a template parameter,
 // so loops over it unroll and its sums stay in registers.

@@ -202,13 +202,6 @@ std::vector<torch::Tensor> tropical_backward(const torch::Tensor& x, const torch
   return {dx, g_c};
 }
 
-int check_coefficients(const torch::Tensor& c) {
-  check_float32(c, "tropical", "coefficients");
-  TORCH_CHECK(c.dim() == 1 && c.numel() >= 2 && c.numel() <= kMaxDegree + 1, "tropical: degree ", c.numel() - 1,
-              " not supported by the C++ kernel (1 to ", kMaxDegree, ")");
-  return static_cast<int>(c.numel() - 1);
-}
-
 int check_parameters(const torch::Tensor& pn, const torch::Tensor& cn, const torch::Tensor& pd,
                      const torch::Tensor& cd) {
   for (const auto* t : {&pn, &cn, &pd, &cd}) check_float32(*t, "tropical_rational", "each parameter");
@@ -242,13 +235,13 @@ std::vector<torch::Tensor> tropical_rational_backward(const torch::Tensor& x, co
 
 torch::Tensor tropical_forward_op(const torch::Tensor& x, const torch::Tensor& c) {
   check_float32(x, "tropical", "x");
-  const int degree = check_coefficients(c);
+  const int degree = coefficients_degree(c, "tropical", kMaxDegree);
   return with_constant<1, kMaxDegree>(degree, [&](auto K) { return tropical_forward<K()>(x, c.data_ptr<float>()); });
 }
 
 std::vector<torch::Tensor> tropical_backward_op(const torch::Tensor& x, const torch::Tensor& dy, const torch::Tensor& c) {
   check_backward_inputs(x, dy, "tropical");
-  const int degree = check_coefficients(c);
+  const int degree = coefficients_degree(c, "tropical", kMaxDegree);
   return with_constant<1, kMaxDegree>(degree,
                                       [&](auto K) { return tropical_backward<K()>(x, dy, c.data_ptr<float>()); });
 }
