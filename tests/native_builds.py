@@ -62,3 +62,32 @@ def check_against_formula(forward, backward, formula, x, dy, params, names, y_rt
     want = torch.autograd.grad(y64, [x64, *params64], dy.double())
     torch.testing.assert_close(y.double(), y64.detach(), rtol=y_rtol, atol=1e-6 * (1 + y64.abs().max().item()))
     assert_gradients_close(names, grads, want, rtol=grad_rtol)
+
+
+def ops_sent_to(extension: native.NativeExtension, monkeypatch, unit, x) -> list[str]:
+    """The ops (``"hermite"``, ``"tropical_rational"``, ...) that ``unit(x)`` runs through
+    ``extension``'s C++ kernels, in order."""
+    used = []
+    real = extension.apply
+    monkeypatch.setattr(extension, "apply", lambda op, *a, **k: used.append(op) or real(op, *a, **k))
+    unit(x)
+    return used
+
+
+def assert_compiled_kernel_serves(monkeypatch, name, dtype, x_scale=2.0, **params):
+    """An input the C++ extension does not take (``dtype``, or ``params`` beyond its limits)
+    runs fused.cpu's torch.compile kernel for ``name``, exactly once, and that still matches
+    the reference unit with the same parameters."""
+    from suite import activations
+    from suite.activations.fused import cpu
+
+    compiled = []
+    real = getattr(cpu, f"{name}_kernel")
+    monkeypatch.setattr(cpu, f"{name}_kernel", lambda m, x: compiled.append(1) or real(m, x))
+    ref = activations.create(name, impl="reference", **params).to(dtype)
+    fast = activations.create(name, impl="fused", **params).to(dtype)
+    fast.load_state_dict(ref.state_dict())
+    x = (torch.randn(2, 3, 8, 8) * x_scale).to(dtype)
+    tol = dict(rtol=2e-2, atol=2e-2) if dtype == torch.bfloat16 else dict(rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(fast(x), ref(x), **tol)
+    assert compiled == [1]

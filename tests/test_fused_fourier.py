@@ -15,8 +15,9 @@ import torch
 
 import suite.activations as A
 import native_builds
-from native_builds import FMA_VARIANTS, VARIANTS, build, needs_compiler
-from suite.activations.fused import cpu, cpu_fourier
+from native_builds import (FMA_VARIANTS, VARIANTS, assert_compiled_kernel_serves,
+                           build, needs_compiler, ops_sent_to)
+from suite.activations.fused import cpu_fourier
 
 pytestmark = needs_compiler
 
@@ -127,23 +128,12 @@ def test_fourier_kernel_with_inf_and_nan_inputs_matches_the_reference():
 
 
 def test_float32_units_take_the_extension(monkeypatch):
-    used = []
-    real = cpu_fourier.NATIVE.apply
-    monkeypatch.setattr(cpu_fourier.NATIVE, "apply", lambda *a, **k: used.append(1) or real(*a, **k))
-    A.create("fourier", degree=5)(torch.randn(2, 3, 8, 8))
-    assert used == [1]
+    unit = A.create("fourier", degree=5)
+    assert ops_sent_to(cpu_fourier.NATIVE, monkeypatch, unit, torch.randn(2, 3, 8, 8)) == ["fourier"]
 
 
 @pytest.mark.parametrize("dtype,degree", [(torch.float64, 5), (torch.bfloat16, 3), (torch.float32, 9)])
 def test_inputs_the_extension_does_not_take_run_the_compiled_kernel(dtype, degree, monkeypatch):
     """Other dtypes and degrees above 8 run fused.cpu's torch.compile kernel, which
     still matches the reference."""
-    compiled = []
-    real = cpu.fourier_kernel
-    monkeypatch.setattr(cpu, "fourier_kernel", lambda m, x: compiled.append(1) or real(m, x))
-    ref = A.create("fourier", degree=degree, impl="reference").to(dtype)
-    fast = A.create("fourier", degree=degree, impl="fused").to(dtype)
-    x = (torch.randn(2, 3, 8, 8) * 2).to(dtype)
-    tol = dict(rtol=2e-2, atol=2e-2) if dtype == torch.bfloat16 else dict(rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(fast(x), ref(x), **tol)
-    assert compiled == [1]
+    assert_compiled_kernel_serves(monkeypatch, "fourier", dtype, degree=degree)

@@ -13,8 +13,9 @@ import pytest
 import torch
 
 import suite.activations as A
-from native_builds import VARIANTS, build, check_against_formula, needs_compiler
-from suite.activations.fused import cpu, cpu_hermite
+from native_builds import (VARIANTS, assert_compiled_kernel_serves, build,
+                           check_against_formula, needs_compiler, ops_sent_to)
+from suite.activations.fused import cpu_hermite
 
 pytestmark = needs_compiler
 
@@ -59,23 +60,11 @@ def test_hermite_kernel_against_the_formula(variant, degree):
 
 
 def test_float32_units_take_the_extension(monkeypatch):
-    used = []
-    real = cpu_hermite.NATIVE.apply
-    monkeypatch.setattr(cpu_hermite.NATIVE, "apply", lambda op, *a, **k: used.append(op) or real(op, *a, **k))
-    A.create("hermite", degree=3)(torch.randn(2, 3, 8, 8))
-    assert used == ["hermite"]
+    unit = A.create("hermite", degree=3)
+    assert ops_sent_to(cpu_hermite.NATIVE, monkeypatch, unit, torch.randn(2, 3, 8, 8)) == ["hermite"]
 
 
 @pytest.mark.parametrize("dtype,degree", [(torch.float64, 3), (torch.bfloat16, 3),
                                           (torch.float32, cpu_hermite.MAX_DEGREE + 1)])
 def test_inputs_the_extension_does_not_take_run_the_compiled_kernel(dtype, degree, monkeypatch):
-    compiled = []
-    real = cpu.hermite_kernel
-    monkeypatch.setattr(cpu, "hermite_kernel", lambda m, x: compiled.append(1) or real(m, x))
-    ref = A.create("hermite", degree=degree, impl="reference").to(dtype)
-    fast = A.create("hermite", degree=degree, impl="fused").to(dtype)
-    fast.load_state_dict(ref.state_dict())
-    x = torch.randn(2, 3, 8, 8).to(dtype)
-    tol = dict(rtol=2e-2, atol=2e-2) if dtype == torch.bfloat16 else dict(rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(fast(x), ref(x), **tol)
-    assert compiled == [1]
+    assert_compiled_kernel_serves(monkeypatch, "hermite", dtype, x_scale=1.0, degree=degree)

@@ -10,8 +10,9 @@ import pytest
 import torch
 
 import suite.activations as A
-from native_builds import VARIANTS, assert_gradients_close, build, needs_compiler
-from suite.activations.fused import cpu, cpu_pau
+from native_builds import (VARIANTS, assert_compiled_kernel_serves, assert_gradients_close,
+                           build, needs_compiler, ops_sent_to)
+from suite.activations.fused import cpu_pau
 
 pytestmark = needs_compiler
 
@@ -64,22 +65,10 @@ def test_pau_gradient_where_the_denominator_polynomial_is_zero():
 
 
 def test_float32_units_take_the_extension(monkeypatch):
-    used = []
-    real = cpu_pau.NATIVE.apply
-    monkeypatch.setattr(cpu_pau.NATIVE, "apply", lambda *a, **k: used.append(1) or real(*a, **k))
-    A.create("pau")(torch.randn(2, 3, 8, 8))
-    assert used == [1]
+    assert ops_sent_to(cpu_pau.NATIVE, monkeypatch, A.create("pau"), torch.randn(2, 3, 8, 8)) == ["pau"]
 
 
 @pytest.mark.parametrize("dtype,degrees", [(torch.float64, (5, 4)), (torch.bfloat16, (5, 4)), (torch.float32, (7, 4))])
 def test_inputs_the_extension_does_not_take_run_the_compiled_kernel(dtype, degrees, monkeypatch):
-    compiled = []
-    real = cpu.pau_kernel
-    monkeypatch.setattr(cpu, "pau_kernel", lambda m, x: compiled.append(1) or real(m, x))
     m, n = degrees
-    ref = A.create("pau", numerator_degree=m, denominator_degree=n, impl="reference").to(dtype)
-    fast = A.create("pau", numerator_degree=m, denominator_degree=n, impl="fused").to(dtype)
-    x = (torch.randn(2, 3, 8, 8) * 2).to(dtype)
-    tol = dict(rtol=2e-2, atol=2e-2) if dtype == torch.bfloat16 else dict(rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(fast(x), ref(x), **tol)
-    assert compiled == [1]
+    assert_compiled_kernel_serves(monkeypatch, "pau", dtype, numerator_degree=m, denominator_degree=n)

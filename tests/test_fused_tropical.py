@@ -14,8 +14,9 @@ import pytest
 import torch
 
 import suite.activations as A
-from native_builds import VARIANTS, build, check_against_formula, needs_compiler
-from suite.activations.fused import cpu, cpu_tropical
+from native_builds import (VARIANTS, assert_compiled_kernel_serves, build,
+                           check_against_formula, needs_compiler, ops_sent_to)
+from suite.activations.fused import cpu_tropical
 
 pytestmark = needs_compiler
 
@@ -112,23 +113,10 @@ def test_envelopes_with_parallel_dominated_and_tied_lines(variant):
 
 @pytest.mark.parametrize("name", ["tropical", "tropical_rational"])
 def test_float32_units_take_the_extension(name, monkeypatch):
-    used = []
-    real = cpu_tropical.NATIVE.apply
-    monkeypatch.setattr(cpu_tropical.NATIVE, "apply", lambda op, *a, **k: used.append(op) or real(op, *a, **k))
-    A.create(name, degree=5)(torch.randn(2, 3, 8, 8))
-    assert used == [name]
+    assert ops_sent_to(cpu_tropical.NATIVE, monkeypatch, A.create(name, degree=5), torch.randn(2, 3, 8, 8)) == [name]
 
 
 @pytest.mark.parametrize("name", ["tropical", "tropical_rational"])
 @pytest.mark.parametrize("dtype,degree", [(torch.float64, 5), (torch.bfloat16, 5), (torch.float32, 9)])
 def test_inputs_the_extension_does_not_take_run_the_compiled_kernel(name, dtype, degree, monkeypatch):
-    compiled = []
-    real = getattr(cpu, f"{name}_kernel")
-    monkeypatch.setattr(cpu, f"{name}_kernel", lambda m, x: compiled.append(1) or real(m, x))
-    ref = A.create(name, degree=degree, impl="reference").to(dtype)
-    fast = A.create(name, degree=degree, impl="fused").to(dtype)
-    fast.load_state_dict(ref.state_dict())
-    x = (torch.randn(2, 3, 8, 8) * 2).to(dtype)
-    tol = dict(rtol=2e-2, atol=2e-2) if dtype == torch.bfloat16 else dict(rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(fast(x), ref(x), **tol)
-    assert compiled == [1]
+    assert_compiled_kernel_serves(monkeypatch, name, dtype, degree=degree)
