@@ -7,7 +7,8 @@ import shutil
 import pytest
 import torch
 
-from suite.activations.fused import native
+from suite import activations
+from suite.activations.fused import cpu, native
 
 VARIANTS = ["native", "no_avx512"]
 
@@ -78,9 +79,6 @@ def assert_compiled_kernel_serves(monkeypatch, name, dtype, x_scale=2.0, **param
     """An input the C++ extension does not take (``dtype``, or ``params`` beyond its limits)
     runs fused.cpu's torch.compile kernel for ``name``, exactly once, and that still matches
     the reference unit with the same parameters."""
-    from suite import activations
-    from suite.activations.fused import cpu
-
     compiled = []
     real = getattr(cpu, f"{name}_kernel")
     monkeypatch.setattr(cpu, f"{name}_kernel", lambda m, x: compiled.append(1) or real(m, x))
