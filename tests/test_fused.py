@@ -5,6 +5,7 @@ itself checked against the papers' formulas elsewhere; here each fused kernel mu
 reproduce it at random inputs and random (not initial) parameters, save no more than
 the input for backward, and actually be the path ``impl="auto"`` takes on the CPU.
 """
+import math
 import shutil
 
 import pytest
@@ -236,6 +237,26 @@ def check_pwlu_form(ext, form, regions, channels, dtype):
 def test_pwlu_cpu_kernel_forms_match_reference(form, regions, channels, dtype):
     """Both formulations of the C++ kernel (the dispatch picks one by the number of regions)."""
     check_pwlu_form(cpu_pwlu.extension(), form, regions, channels, dtype)
+
+
+@needs_extension
+@pytest.mark.parametrize("regions,channels", [(16, None), (16, 5), (32, None)])
+def test_pwlu_cpu_forward_far_outside_and_non_finite(regions, channels):
+    """The hinge forward looks up the outer lines with the inner ones where all N + 2 fit
+    one vector table (16 regions with AVX-512) and compares x with the bounds otherwise
+    (32): both give the reference's values far outside the bounds, at +-inf and NaN."""
+    unit = A.create("pwlu", regions=regions, channels=channels, impl="reference")
+    with torch.no_grad():
+        unit.heights.add_(0.3 * torch.randn_like(unit.heights))
+        unit.left_slope.fill_(-0.2)
+        unit.right_slope.fill_(1.3)
+    far = torch.tensor([-1e5, -1e3, -40.0, -3.0001, 3.0001, 40.0, 1e3, 1e5, -math.inf, math.inf, math.nan])
+    x = far.repeat(2, channels or 1, 13)  # 143 per row: a full block of 128 and a padded tail
+    args = [t.detach() for t in (unit.heights, unit.left_bound, unit.right_bound, unit.left_slope, unit.right_slope)]
+    with torch.no_grad():
+        y_ref = unit(x)
+    y = cpu_pwlu.extension().forward_hinge(x, *args)
+    torch.testing.assert_close(y, y_ref, rtol=1e-5, atol=1e-5, equal_nan=True)
 
 
 @needs_extension

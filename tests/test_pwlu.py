@@ -41,6 +41,20 @@ def test_matches_numpy_interp_at_random_and_edge_points():
     np.testing.assert_allclose(y, want, rtol=1e-12, atol=1e-9)
 
 
+@pytest.mark.parametrize("channels", [None, 3])
+def test_non_finite_inputs_give_the_outer_lines_and_nan(channels):
+    """A diverging run feeds NaN and inf: the reference must give NaN and the outer lines'
+    limits (a NaN once became a garbage gather index and an IndexError)."""
+    m = randomised(PWLU(regions=8, channels=channels, impl="reference").double(), seed=3)
+    x = torch.tensor([float("nan"), float("-inf"), float("inf"), 0.5], dtype=torch.float64).repeat(2, channels or 1, 1)
+    y = m(x).detach()
+    assert torch.isnan(y[..., 0]).all()
+    k_left, k_right = m.left_slope.detach().reshape(-1), m.right_slope.detach().reshape(-1)
+    torch.testing.assert_close(y[..., 1], (-torch.sign(k_left) * float("inf")).expand_as(y[..., 1]))
+    torch.testing.assert_close(y[..., 2], (torch.sign(k_right) * float("inf")).expand_as(y[..., 2]))
+    assert torch.isfinite(y[..., 3]).all()
+
+
 def test_per_channel_matches_numpy_per_channel():
     m = randomised(PWLU(regions=5, channels=3, impl="reference").double(), seed=2)
     with torch.no_grad():

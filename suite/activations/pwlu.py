@@ -145,7 +145,8 @@ class PWLU(Activation):
         left, right = along_channels(self.left_bound, x), along_channels(self.right_bound, x)
         width = (right - left) / self.regions
         u = (x - left) / width
-        index = u.floor().clamp(0, self.regions - 1)
+        # NaN x (a diverging run) must give NaN, not a garbage index: nan_to_num.
+        index = u.floor().clamp(0, self.regions - 1).nan_to_num(0.0)
         t = u - index
         if self.channels is None:
             heights = self.heights[0]

@@ -12,7 +12,8 @@
 //   a sum of hinges. Each lane's region k = clamp(floor(u), 0, N-1) gives its line
 //   (Y_k - k D_k) + u D_k: looked up in a vector table (AVX-512: one vpermt2ps for up to
 //   32 regions; AVX: vpermilps over 16, as AVX-without-AVX2 CPUs lack gathers and
-//   cross-lane float permutes), else found by one compare per region end. The backward
+//   cross-lane float permutes), else found by one compare per region end; where the
+//   table holds N + 2 lines, the outer two are in it too (see Unit). The backward
 //   takes the slope dy/dx = D_k / d the same way, and the heights gradient from the hinge sums
 //   G_j = sum dy clamp(u - j, 0, 1) (Y_j gets G_{j-1} - G_j), each the difference of two
 //   sums of dy max(u, j): two vector instructions per region end for a whole vector of
@@ -93,6 +94,13 @@ struct Unit {
   T level[kHingeMaxRegions + 1];  // j, the region ends in u
   T middle;                       // N / 2
   T centred[kHingeMaxRegions + 1];  // j - N / 2
+  // Every line of y, the outer two included, as functions of u + 1 = x / d - line_origin:
+  // the left line (x < B_L) has index 0, region j index j + 1, the right line (x >= B_R)
+  // index N + 1, so the forward is one lookup by clamp(floor(u + 1), 0, N + 1) with no
+  // compares for the outer regions. Used where the N + 2 lines fit one RegionTable.
+  bool lines_fit_table = false;
+  T line_origin = 0;
+  PerRegion<T> line_base, line_slope;  // the line of index i: line_base_i + (u + 1) line_slope_i
   Unit(const T* h, int regions_, T L, T R, T KL, T KR)
       : regions(regions_), left(L), right(R), width((R - L) / regions_), kl(KL), kr(KR), h0(h[0]), hn(h[regions_]) {
     for (int j = 0; j < regions; ++j) {
@@ -101,6 +109,21 @@ struct Unit {
       dx_slope.values[j] = steps.values[j] / width;
     }
     steps.seal(), base.seal(), dx_slope.seal();
+#if SUITE_REGION_TABLE
+    if (std::is_same_v<T, float> && regions + 2 <= kTableRegions) {
+      lines_fit_table = true;
+      line_origin = left / width - 1;
+      // y = Y_0 + (x - B_L) K_L = Y_0 + ((u + 1) - 1) d K_L on the left,
+      // Y_j + (u - j) D_j = Y_j + ((u + 1) - (j + 1)) D_j in region j,
+      // Y_N + (x - B_R) K_R = Y_N + ((u + 1) - (N + 1)) d K_R on the right.
+      line_slope.values[0] = width * kl, line_base.values[0] = h0 - line_slope.values[0];
+      for (int j = 0; j < regions; ++j)
+        line_slope.values[j + 1] = steps.values[j], line_base.values[j + 1] = h[j] - (j + 1) * steps.values[j];
+      line_slope.values[regions + 1] = width * kr;
+      line_base.values[regions + 1] = hn - (regions + 1) * line_slope.values[regions + 1];
+      line_base.seal(), line_slope.seal();
+    }
+#endif
     middle = static_cast<T>(regions / 2);
     for (int j = 0; j <= regions; ++j) {
       level[j] = static_cast<T>(j);
@@ -145,6 +168,23 @@ template <int U, typename T>
 inline void hinge_value(const Unit<T>& p, const T* xp, T* yp) {
   using V = Vec<T>;
   constexpr int W = kVecLanes<T>;
+#if SUITE_REGION_TABLE
+  if constexpr (std::is_same_v<T, float>) {
+    // One lookup of every line (see Unit), no compares with the bounds: 0.67x the time
+    // of the code below at 64K elements on one thread, 0.81x at 3.2M on two.
+    if (p.lines_fit_table) {
+      const V inv_width = splat(1.0f / p.width), origin = splat(p.line_origin), top = splat(float(p.regions + 1));
+      for (int v = 0; v < U; ++v) {
+        const V position = load(xp + v * W) * inv_width - origin;  // u + 1
+        V k = floor_lanes(position);
+        k = k < top ? k : top;
+        k = k > V{} ? k : V{};
+        store(yp + v * W, (V)p.line_base.table(k) + position * (V)p.line_slope.table(k));
+      }
+      return;
+    }
+  }
+#endif
   // Times the reciprocal width (not divided by it, as the reference and the backward do):
   // y is continuous, so a region end decided one rounding differently changes nothing.
   const V L = splat(p.left), inv_width = splat(T(1) / p.width);
