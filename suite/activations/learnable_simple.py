@@ -101,7 +101,9 @@ class MetaAcon(Activation):
         # where mean's backward writes a full input-sized tensor (measured: 1.2 ms of a 3 ms
         # step at 3.2M elements on 2 cores, and a third input size at the peak).
         pooled = x.sum(dim=spatial, keepdim=True) / math.prod(x.shape[2:]) if spatial else x[..., None]
-        pooled = pooled.reshape(x.shape[0], self.channels)
+        # in the weights' dtype: a bfloat16 input to a float32 unit (no autocast) would
+        # otherwise stop the matrix products with a dtype mismatch
+        pooled = pooled.reshape(x.shape[0], self.channels).to(self.fc1.weight.dtype)
         # The 1x1 convolutions act on 1x1 maps: as matrix products they cost microseconds,
         # where the convolution path spends ~0.2 ms per call and per backward (measured).
         hidden = F.linear(pooled, self.fc1.weight.flatten(1), self.fc1.bias)

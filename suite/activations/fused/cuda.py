@@ -1,4 +1,6 @@
-"""Fused CUDA kernels written in Triton (imported only when Triton is available).
+"""Fused CUDA kernels written in Triton (imported only when Triton is available): Hermite
+and PWLU here, the other families in cuda_gated, cuda_pau, cuda_fourier and
+cuda_tropical (whose shared grid and sums are in triton_blocks), all registered below.
 
 Same contract as the CPU kernels: forward reads x once and writes y; backward reads x
 and dy once, writes dx, and reduces parameter gradients per block: each program writes
@@ -6,17 +8,19 @@ its partial sums to a [num_blocks, P] buffer that one small torch sum finishes, 
 are no per-element atomics. Only x and the parameters are saved for backward.
 
 They can be checked without a GPU under Triton's interpreter (``TRITON_INTERPRET=1``
-with CPU tensors), which is what tests/test_fused.py does when no CUDA device exists.
+with CPU tensors), which is what tests/test_fused_triton.py does when no CUDA device exists.
 """
 from __future__ import annotations
+
+import math
 
 import torch
 import triton
 import triton.language as tl
 
 from suite.activations.fused import register_kernel
-
-BLOCK = 1024
+from suite.activations.fused import triton_blocks as blocks
+from suite.activations.fused.triton_blocks import BLOCK, row_block
 
 
 @triton.jit
@@ -66,7 +70,8 @@ class HermiteTriton(torch.autograd.Function):
         cf = c.detach().float().contiguous()
         y = torch.empty_like(xc)
         n = xc.numel()
-        _hermite_fwd[(triton.cdiv(n, BLOCK),)](xc, cf, y, n, DEGREE=c.shape[0] - 1, BLOCK=BLOCK)
+        if n:
+            _hermite_fwd[(triton.cdiv(n, BLOCK),)](xc, cf, y, n, DEGREE=c.shape[0] - 1, BLOCK=BLOCK)
         ctx.save_for_backward(xc, c)
         return y
 
@@ -75,12 +80,13 @@ class HermiteTriton(torch.autograd.Function):
         x, c = ctx.saved_tensors
         dy = dy.contiguous()
         n = x.numel()
-        blocks = triton.cdiv(n, BLOCK)
+        programs = triton.cdiv(n, BLOCK)
         dx = torch.empty_like(x)
-        partial = torch.empty(blocks, c.shape[0], device=x.device, dtype=torch.float32)
-        _hermite_bwd[(blocks,)](x, dy, c.detach().float().contiguous(), dx, partial, n,
-                                DEGREE=c.shape[0] - 1, BLOCK=BLOCK)
-        return dx, partial.sum(0).to(c.dtype)
+        partial = blocks.partial_sums(programs, c.shape[0], x)
+        if n:
+            _hermite_bwd[(programs,)](x, dy, c.detach().float().contiguous(), dx, partial, n,
+                                      DEGREE=c.shape[0] - 1, BLOCK=BLOCK)
+        return dx, blocks.total(partial).to(c.dtype)
 
 
 @register_kernel("hermite", "cuda")
@@ -91,9 +97,10 @@ def hermite_kernel(module, x):
 
 
 # --- PWLU: one index + one interpolation; heights grads reduced per block into N+1 bins --
-# x is viewed as [B, C, inner]; program (row, chunk) handles one contiguous chunk of one
-# (batch, channel) row, so every element of a block shares one channel's parameters and
-# the block's per-bin sums go to partial[row, chunk, :] (N+1 heights, left, right slope).
+# x is viewed as [B, C, inner]; program (row, chunk) of the 1-D grid (triton_blocks)
+# handles one contiguous chunk of one (batch, channel) row, so every element of a block
+# shares one channel's parameters and the block's per-bin sums go to partial[row, chunk, :]
+# (N+1 heights, left, right slope).
 @triton.jit
 def _pwlu_locate(x, lo_ptr, hi_ptr, h_ptr, ch, mask, N: tl.constexpr):
     """Region index i, position t in it, and the two heights around x (shared by both passes)."""
@@ -110,30 +117,26 @@ def _pwlu_locate(x, lo_ptr, hi_ptr, h_ptr, ch, mask, N: tl.constexpr):
 
 
 @triton.jit
-def _pwlu_fwd(x_ptr, h_ptr, lo_ptr, hi_ptr, kl_ptr, kr_ptr, y_ptr, inner, C,
+def _pwlu_fwd(x_ptr, h_ptr, lo_ptr, hi_ptr, kl_ptr, kr_ptr, y_ptr, inner, C, chunks,
               PER_CHANNEL: tl.constexpr, N: tl.constexpr, BLOCK: tl.constexpr):
-    row = tl.program_id(0)
-    offs = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < inner
+    row, offs, mask = row_block(tl.program_id(0), chunks, inner, BLOCK)
     ch = (row % C) if PER_CHANNEL else 0
-    x = tl.load(x_ptr + row * inner + offs, mask=mask, other=0.0).to(tl.float32)
+    x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)
     left, right, width, t, i, hrow, y_lo, y_hi = _pwlu_locate(x, lo_ptr, hi_ptr, h_ptr, ch, mask, N)
     y = y_lo + t * (y_hi - y_lo)
     y = tl.where(x < left, (x - left) * tl.load(kl_ptr + ch) + tl.load(hrow), y)
     y = tl.where(x >= right, (x - right) * tl.load(kr_ptr + ch) + tl.load(hrow + N), y)
-    tl.store(y_ptr + row * inner + offs, y.to(y_ptr.dtype.element_ty), mask=mask)
+    tl.store(y_ptr + offs, y.to(y_ptr.dtype.element_ty), mask=mask)
 
 
 @triton.jit
 def _pwlu_bwd(x_ptr, dy_ptr, h_ptr, lo_ptr, hi_ptr, kl_ptr, kr_ptr, dx_ptr, part_ptr,
               inner, C, chunks, PER_CHANNEL: tl.constexpr, N: tl.constexpr, BLOCK: tl.constexpr):
-    row = tl.program_id(0)
-    chunk = tl.program_id(1)
-    offs = chunk * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < inner
+    pid = tl.program_id(0)
+    row, offs, mask = row_block(pid, chunks, inner, BLOCK)
     ch = (row % C) if PER_CHANNEL else 0
-    x = tl.load(x_ptr + row * inner + offs, mask=mask, other=0.0).to(tl.float32)
-    dy = tl.load(dy_ptr + row * inner + offs, mask=mask, other=0.0).to(tl.float32)
+    x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+    dy = tl.load(dy_ptr + offs, mask=mask, other=0.0).to(tl.float32)
     kl = tl.load(kl_ptr + ch)
     kr = tl.load(kr_ptr + ch)
     left, right, width, t, i, hrow, y_lo, y_hi = _pwlu_locate(x, lo_ptr, hi_ptr, h_ptr, ch, mask, N)
@@ -141,11 +144,11 @@ def _pwlu_bwd(x_ptr, dy_ptr, h_ptr, lo_ptr, hi_ptr, kl_ptr, kr_ptr, dx_ptr, part
     above = x >= right
     inside = (~below) & (~above) & mask
     dx = tl.where(below, kl, tl.where(above, kr, (y_hi - y_lo) / width)) * dy
-    tl.store(dx_ptr + row * inner + offs, dx.to(dx_ptr.dtype.element_ty), mask=mask)
+    tl.store(dx_ptr + offs, dx.to(dx_ptr.dtype.element_ty), mask=mask)
     # per-element contributions to the two neighbouring heights (0 outside)
     w_lo = tl.where(inside, dy * (1.0 - t), 0.0)
     w_hi = tl.where(inside, dy * t, 0.0)
-    out = part_ptr + (row * chunks + chunk) * (N + 3)
+    out = part_ptr + pid * (N + 3)
     for j in tl.static_range(N + 1):
         s = tl.sum(tl.where(i == j, w_lo, 0.0), axis=0) + tl.sum(tl.where(i + 1 == j, w_hi, 0.0), axis=0)
         if j == 0:
@@ -161,8 +164,8 @@ def _rows(x: torch.Tensor, per_channel: bool) -> tuple[int, int, int]:
     """(rows, inner, C) of x viewed as [rows, inner] with one channel per row."""
     if not per_channel:
         return 1, x.numel(), 1
-    inner = x[0, 0].numel() if x.dim() > 2 else 1
-    return x.numel() // inner, inner, x.shape[1]
+    inner = math.prod(x.shape[2:])
+    return x.shape[0] * x.shape[1], inner, x.shape[1]
 
 
 class PWLUTriton(torch.autograd.Function):
@@ -172,9 +175,11 @@ class PWLUTriton(torch.autograd.Function):
         params = [p.detach().float().contiguous() for p in (heights, left, right, left_slope, right_slope)]
         rows, inner, C = _rows(x, per_channel)
         y = torch.empty_like(x)
-        grid = (rows, triton.cdiv(inner, BLOCK))
-        _pwlu_fwd[grid](x, *params, y, inner, C, PER_CHANNEL=per_channel,
-                        N=heights.shape[-1] - 1, BLOCK=BLOCK)
+        block = blocks.block_for(inner)
+        programs, chunks = blocks.grid(rows, inner, block)
+        if programs:
+            _pwlu_fwd[(programs,)](x, *params, y, inner, C, chunks, PER_CHANNEL=per_channel,
+                                   N=heights.shape[-1] - 1, BLOCK=block)
         ctx.per_channel = per_channel
         ctx.save_for_backward(x, heights, left, right, left_slope, right_slope)
         return y
@@ -184,12 +189,14 @@ class PWLUTriton(torch.autograd.Function):
         x, heights, left, right, left_slope, right_slope = ctx.saved_tensors
         params = [p.detach().float().contiguous() for p in (heights, left, right, left_slope, right_slope)]
         rows, inner, C = _rows(x, ctx.per_channel)
-        chunks = triton.cdiv(inner, BLOCK)
+        block = blocks.block_for(inner)
+        programs, chunks = blocks.grid(rows, inner, block)
         n = heights.shape[-1] - 1
         dx = torch.empty_like(x)
-        partial = torch.empty(rows, chunks, n + 3, device=x.device, dtype=torch.float32)
-        _pwlu_bwd[(rows, chunks)](x, dy.contiguous(), *params, dx, partial, inner, C, chunks,
-                                  PER_CHANNEL=ctx.per_channel, N=n, BLOCK=BLOCK)
+        partial = blocks.partial_sums(programs, n + 3, x)
+        if programs:
+            _pwlu_bwd[(programs,)](x, dy.contiguous(), *params, dx, partial, inner, C, chunks,
+                                   PER_CHANNEL=ctx.per_channel, N=n, BLOCK=block)
         sums = partial.reshape(rows // C, C, chunks, n + 3).sum((0, 2))  # [C, N+3]
         dh = sums[:, : n + 1].to(heights.dtype)
         dkl = sums[:, n + 1].to(left_slope.dtype).reshape(left_slope.shape)
@@ -206,9 +213,25 @@ def pwlu_kernel(module, x):
                             module.left_slope, module.right_slope, per_channel)
 
 
+# The other families' Triton kernels (cuda_gated, cuda_pau, cuda_fourier, cuda_tropical):
+# float32, float16 and bfloat16 inputs; float64 runs the reference.
+from suite.activations.fused import cuda_fourier, cuda_gated, cuda_pau, cuda_tropical  # noqa: E402
+from suite.activations.fused.gates import GATED_UNITS  # noqa: E402
+
+TRITON_KERNELS = {
+    **{name: cuda_gated.gated_kernel(name) for name in GATED_UNITS},
+    "apalu": cuda_gated.apalu_kernel,
+    "pau": cuda_pau.pau_kernel,
+    "fourier": cuda_fourier.fourier_kernel,
+    "tropical": cuda_tropical.tropical_kernel,
+    "tropical_rational": cuda_tropical.tropical_rational_kernel,
+}
+for _name, _kernel in TRITON_KERNELS.items():
+    register_kernel(_name, "cuda", supports=blocks.takes)(_kernel)
+
 # Kernels that never ran on a GPU where they were written: checked on first use.
 from suite.activations.fused import _KERNELS  # noqa: E402
 from suite.activations.fused.selfcheck import self_checked  # noqa: E402
 
-for _name in ("hermite", "pwlu"):
+for _name in ("hermite", "pwlu", *TRITON_KERNELS):
     _KERNELS[(_name, "cuda")] = self_checked(_name, _KERNELS[(_name, "cuda")])
