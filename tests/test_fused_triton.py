@@ -146,3 +146,14 @@ def test_triton_kernels_match_reference_on_cuda(name, params, shape, dtype):
     assert fused.lookup(fast.kernel_name, x, module=fast) is not None
     assert_kernel_matches(ref, y, x, torch.randn_like(y), list(fast.parameters()),
                           1e-5 if dtype == torch.float32 else 2e-2)
+
+
+@pytest.mark.parametrize("name,params", [("swish_beta", {}), ("pwlu", {"channels": 4}), ("hermite", {"degree": 3})])
+def test_self_check_passes_a_right_kernel_on_a_bfloat16_unit(name, params):
+    """A bfloat16 model's units must keep their kernels: the first-use check (a float32
+    probe) may not fail on the unit's dtype, or the kernel is off for good exactly in the
+    runs that want it."""
+    from suite.activations.fused.selfcheck import _agrees
+
+    module = A.create(name, impl="reference", **params).to(torch.bfloat16)
+    assert _agrees(fused._KERNELS[(module.kernel_name, "cpu")], module, torch.device("cpu"))
