@@ -158,3 +158,32 @@ def test_peers_include_the_compiled_kernels_a_cpp_kernel_replaced(monkeypatch):
     spec = parse_act("fourier:degree=5")
     assert "torch.compile" in peers.peers_for(spec, torch.device("cpu"))
     assert set(peers.peers_for(spec, torch.device("cuda"))) == {"torchortho"}
+
+
+def test_compute_floor_shape_fits_the_cache_and_keeps_the_channels():
+    from suite.bench import floor
+
+    assert floor.in_cache_shape((32, 100, 1000)) == (5, 100, 1000)  # 4 x 5 x 100 x 1000 floats = 8 MB
+    assert floor.in_cache_shape((4, 8, 32)) == (4, 8, 32)  # small already
+    assert floor.in_cache_shape((2, 4096, 4096)) == (1, 4096, 4096)  # at least one sample
+
+
+def test_compute_floor_rows_from_one_interleaved_run(capsys):
+    from suite.bench import floor
+    from suite.cli import main
+
+    rows = floor.run(["relu", "hermite:degree=8"], shape=(64, 4, 4096), quick=True)
+    assert [r["label"] for r in rows] == ["relu", "hermite:degree=8"] and rows[1]["impl"] == "fused"
+    assert rows[0]["in_cache_shapes"] == [[32, 4, 4096], [16, 4, 4096]]  # 4 tensors of the first: 8 MB
+    full, big, half = 64 * 4 * 4096, 32 * 4 * 4096, 16 * 4 * 4096
+    for r in rows:  # medians of per-round ratios: all four timed in alternation
+        rounds = r["samples_s"]
+        assert len({len(v) for v in rounds.values()}) == 1 and len(rounds["relu"]) >= 3
+        assert r["ratio_to_relu"] == pytest.approx(statistics.median(
+            [a / b for a, b in zip(rounds["full"], rounds["relu"])]))
+        slope = [(b - h) / (big - half) for b, h in zip(rounds["in_cache"], rounds["in_cache_half"])]
+        assert r["floor_ratio_to_relu"] == pytest.approx(statistics.median(
+            [e * full / t for e, t in zip(slope, rounds["relu"])]))
+    assert main(["bench", "--floor", "--quick", "--act", "relu", "--shape", "8,4,256"]) == 0
+    assert "floor ×relu" in capsys.readouterr().out
+    assert main(["bench", "--floor", "--quick", "--act", "relu", "--shape", "2,1000,1000"]) == 2  # dim 0 too short

@@ -27,6 +27,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--against", default=None, metavar="REV",
                    help="time this tree's C++ kernels against those of git revision REV in one run "
                         "(ratios, and whether results are bit-identical); needs --act, writes no records")
+    p.add_argument("--floor", action="store_true",
+                   help="also time each activation on an input that fits the cache: its compute floor, the "
+                        "ratio to ReLU that no memory optimisation can go below (CPU float32; writes no records)")
     p.add_argument("--store", default=None, help="store root (default $SUITE_STORE or ./store)")
     p.add_argument("--no-store", action="store_true", help="print only, write no records")
     p.add_argument("--quick", action="store_true", help="short measurements (smoke runs, CI)")
@@ -58,6 +61,13 @@ def main(args: argparse.Namespace) -> int:
         rows = against.run(args.act, args.against, shape=bench_run.parse_shape(args.shape), quick=args.quick,
                            progress=lambda what: err.print(what, markup=False, style="dim"))
         against.print_rows(rows)
+        return 0
+    if args.floor:
+        from suite.bench import floor
+
+        rows = floor.run(args.act or bench_run.default_acts(), shape=bench_run.parse_shape(args.shape),
+                         quick=args.quick, progress=lambda what: err.print(f"timing {what}", markup=False, style="dim"))
+        floor.print_rows(rows)
         return 0
     if args.end_to_end:
         from suite.bench import endtoend
