@@ -20,7 +20,7 @@ import triton.language as tl
 
 from suite.activations.fused import register_kernel
 from suite.activations.fused import triton_blocks as blocks
-from suite.activations.fused.triton_blocks import BLOCK, row_block
+from suite.activations.fused.triton_blocks import row_block
 
 
 @triton.jit
@@ -67,26 +67,16 @@ class HermiteTriton(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, c):
         xc = x.contiguous()
-        cf = c.detach().float().contiguous()
-        y = torch.empty_like(xc)
-        n = xc.numel()
-        if n:
-            _hermite_fwd[(triton.cdiv(n, BLOCK),)](xc, cf, y, n, DEGREE=c.shape[0] - 1, BLOCK=BLOCK)
+        y = blocks.flat_forward(_hermite_fwd, xc, blocks.vector(c), DEGREE=c.shape[0] - 1)
         ctx.save_for_backward(xc, c)
         return y
 
     @staticmethod
     def backward(ctx, dy):
         x, c = ctx.saved_tensors
-        dy = dy.contiguous()
-        n = x.numel()
-        programs = triton.cdiv(n, BLOCK)
-        dx = torch.empty_like(x)
-        partial = blocks.partial_sums(programs, c.shape[0], x)
-        if n:
-            _hermite_bwd[(programs,)](x, dy, c.detach().float().contiguous(), dx, partial, n,
-                                      DEGREE=c.shape[0] - 1, BLOCK=BLOCK)
-        return dx, blocks.total(partial).to(c.dtype)
+        dx, sums = blocks.flat_backward(_hermite_bwd, x, dy.contiguous(), (blocks.vector(c),), c.shape[0],
+                                        DEGREE=c.shape[0] - 1)
+        return dx, sums.to(c.dtype)
 
 
 @register_kernel("hermite", "cuda")

@@ -56,26 +56,15 @@ def _inverse_factorials(d: int, like: torch.Tensor) -> torch.Tensor:
 
 
 def fourier_forward(x, a0, a, w, phi):
-    y = torch.empty_like(x)
-    n, d = x.numel(), a.numel()
-    if n:
-        s = blocks.vector(a) * _inverse_factorials(d, x)
-        _fourier_fwd[(triton.cdiv(n, blocks.BLOCK),)](x, blocks.vector(a0), s, blocks.vector(w), blocks.vector(phi),
-                                                      y, n, D=d, BLOCK=blocks.BLOCK)
-    return y
+    s = blocks.vector(a) * _inverse_factorials(a.numel(), x)
+    return blocks.flat_forward(_fourier_fwd, x, blocks.vector(a0), s, blocks.vector(w), blocks.vector(phi), D=a.numel())
 
 
 def fourier_backward(x, dy, a0, a, w, phi):
-    n, d = x.numel(), a.numel()
-    programs = triton.cdiv(n, blocks.BLOCK)
+    d = a.numel()
     inv_fact = _inverse_factorials(d, x)
     s = blocks.vector(a) * inv_fact
-    dx = torch.empty_like(x)
-    partial = blocks.partial_sums(programs, 1 + 3 * d, x)
-    if n:
-        _fourier_bwd[(programs,)](x, dy, s, blocks.vector(w), blocks.vector(phi), dx, partial, n,
-                                  D=d, BLOCK=blocks.BLOCK)
-    sums = blocks.total(partial)
+    dx, sums = blocks.flat_backward(_fourier_bwd, x, dy, (s, blocks.vector(w), blocks.vector(phi)), 1 + 3 * d, D=d)
     cos_sums, x_sin_sums, sin_sums = sums[1:].reshape(3, d)
     s64 = s.double()
     return (dx, sums[0:1].to(a0.dtype), (cos_sums * inv_fact).to(a.dtype), (-s64 * x_sin_sums).to(w.dtype),

@@ -144,23 +144,11 @@ def _apalu_bwd(x_ptr, dy_ptr, a_ptr, b_ptr, dx_ptr, part_ptr, n, GATE: tl.conste
 
 
 def apalu_forward(x, a, b):
-    y = torch.empty_like(x)
-    n = x.numel()
-    if n:
-        _apalu_fwd[(triton.cdiv(n, blocks.BLOCK),)](x, blocks.vector(a), blocks.vector(b), y, n,
-                                                    GATE=APALU_GATE, BLOCK=blocks.BLOCK)
-    return y
+    return blocks.flat_forward(_apalu_fwd, x, blocks.vector(a), blocks.vector(b), GATE=APALU_GATE)
 
 
 def apalu_backward(x, dy, a, b):
-    n = x.numel()
-    programs = triton.cdiv(n, blocks.BLOCK)
-    dx = torch.empty_like(x)
-    partial = blocks.partial_sums(programs, 2, x)
-    if n:
-        _apalu_bwd[(programs,)](x, dy, blocks.vector(a), blocks.vector(b), dx, partial, n,
-                                GATE=APALU_GATE, BLOCK=blocks.BLOCK)
-    sums = blocks.total(partial)
+    dx, sums = blocks.flat_backward(_apalu_bwd, x, dy, (blocks.vector(a), blocks.vector(b)), 2, GATE=APALU_GATE)
     return dx, sums[0:1].to(a.dtype), sums[1:2].to(b.dtype)
 
 

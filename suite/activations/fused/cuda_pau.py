@@ -9,7 +9,6 @@ one running power of x, per program.
 """
 from __future__ import annotations
 
-import torch
 import triton
 import triton.language as tl
 
@@ -67,23 +66,12 @@ def _pau_bwd(x_ptr, dy_ptr, num_ptr, den_ptr, dx_ptr, part_ptr, n,
 
 
 def pau_forward(x, num, den):
-    y = torch.empty_like(x)
-    n = x.numel()
-    if n:
-        _pau_fwd[(triton.cdiv(n, blocks.BLOCK),)](x, blocks.vector(num), blocks.vector(den), y, n,
-                                                  M=num.numel() - 1, N=den.numel(), BLOCK=blocks.BLOCK)
-    return y
+    return blocks.flat_forward(_pau_fwd, x, blocks.vector(num), blocks.vector(den), M=num.numel() - 1, N=den.numel())
 
 
 def pau_backward(x, dy, num, den):
-    n, m, d = x.numel(), num.numel() - 1, den.numel()
-    programs = triton.cdiv(n, blocks.BLOCK)
-    dx = torch.empty_like(x)
-    partial = blocks.partial_sums(programs, m + 1 + d, x)
-    if n:
-        _pau_bwd[(programs,)](x, dy, blocks.vector(num), blocks.vector(den), dx, partial, n,
-                              M=m, N=d, BLOCK=blocks.BLOCK)
-    sums = blocks.total(partial)
+    m, d = num.numel() - 1, den.numel()
+    dx, sums = blocks.flat_backward(_pau_bwd, x, dy, (blocks.vector(num), blocks.vector(den)), m + 1 + d, M=m, N=d)
     return dx, sums[: m + 1].to(num.dtype), sums[m + 1:].to(den.dtype)
 
 

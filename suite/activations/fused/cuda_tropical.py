@@ -73,7 +73,7 @@ def _rational_bwd(x_ptr, dy_ptr, pn_ptr, cn_ptr, pd_ptr, cd_ptr, dx_ptr, part_pt
 
 
 @triton.jit
-def _tropical_fwd(x_ptr, slope_ptr, c_ptr, y_ptr, n, scale, K: tl.constexpr, BLOCK: tl.constexpr):
+def _tropical_fwd(x_ptr, slope_ptr, c_ptr, scale, y_ptr, n, K: tl.constexpr, BLOCK: tl.constexpr):
     offs, mask = blocks.flat_block(tl.program_id(0), n, BLOCK)
     x = blocks.load_f32(x_ptr, offs, mask)
     best, _, _ = _winner(x, slope_ptr, c_ptr, K)
@@ -81,7 +81,7 @@ def _tropical_fwd(x_ptr, slope_ptr, c_ptr, y_ptr, n, scale, K: tl.constexpr, BLO
 
 
 @triton.jit
-def _tropical_bwd(x_ptr, dy_ptr, slope_ptr, c_ptr, dx_ptr, part_ptr, n, scale, K: tl.constexpr, BLOCK: tl.constexpr):
+def _tropical_bwd(x_ptr, dy_ptr, slope_ptr, c_ptr, scale, dx_ptr, part_ptr, n, K: tl.constexpr, BLOCK: tl.constexpr):
     pid = tl.program_id(0)
     offs, mask = blocks.flat_block(pid, n, BLOCK)
     x = blocks.load_f32(x_ptr, offs, mask)
@@ -92,49 +92,31 @@ def _tropical_bwd(x_ptr, dy_ptr, slope_ptr, c_ptr, dx_ptr, part_ptr, n, scale, K
 
 
 def rational_forward(x, pn, cn, pd, cd):
-    y = torch.empty_like(x)
-    n = x.numel()
-    if n:
-        _rational_fwd[(triton.cdiv(n, blocks.BLOCK),)](x, *(blocks.vector(p) for p in (pn, cn, pd, cd)), y, n,
-                                                       K=pn.numel() - 1, BLOCK=blocks.BLOCK)
-    return y
+    return blocks.flat_forward(_rational_fwd, x, *(blocks.vector(p) for p in (pn, cn, pd, cd)), K=pn.numel() - 1)
 
 
 def rational_backward(x, dy, pn, cn, pd, cd):
-    n, lines = x.numel(), pn.numel()
-    programs = triton.cdiv(n, blocks.BLOCK)
-    dx = torch.empty_like(x)
-    partial = blocks.partial_sums(programs, 4 * lines, x)
-    if n:
-        _rational_bwd[(programs,)](x, dy, *(blocks.vector(p) for p in (pn, cn, pd, cd)), dx, partial, n,
-                                   K=lines - 1, BLOCK=blocks.BLOCK)
-    g_cn, g_pn, g_cd, g_pd = blocks.total(partial).reshape(4, lines)
+    lines = pn.numel()
+    dx, sums = blocks.flat_backward(_rational_bwd, x, dy, tuple(blocks.vector(p) for p in (pn, cn, pd, cd)),
+                                    4 * lines, K=lines - 1)
+    g_cn, g_pn, g_cd, g_pd = sums.reshape(4, lines)
     return dx, g_pn.to(pn.dtype), g_cn.to(cn.dtype), (-g_pd).to(pd.dtype), (-g_cd).to(cd.dtype)
 
 
-def _fixed_slopes(lines: int, like: torch.Tensor) -> torch.Tensor:
-    return torch.arange(lines, dtype=torch.float32, device=like.device)
+def _fixed_lines(c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """The tropical unit's slopes 0..d, its offsets c and its scale sqrt(2) / d."""
+    degree = c.numel() - 1
+    return torch.arange(degree + 1, dtype=torch.float32, device=c.device), blocks.vector(c), math.sqrt(2) / degree
 
 
 def tropical_forward(x, c):
-    y = torch.empty_like(x)
-    n, degree = x.numel(), c.numel() - 1
-    if n:
-        _tropical_fwd[(triton.cdiv(n, blocks.BLOCK),)](x, _fixed_slopes(degree + 1, x), blocks.vector(c), y, n,
-                                                       math.sqrt(2) / degree, K=degree, BLOCK=blocks.BLOCK)
-    return y
+    return blocks.flat_forward(_tropical_fwd, x, *_fixed_lines(c), K=c.numel() - 1)
 
 
 def tropical_backward(x, dy, c):
-    n, degree = x.numel(), c.numel() - 1
-    programs = triton.cdiv(n, blocks.BLOCK)
-    scale = math.sqrt(2) / degree
-    dx = torch.empty_like(x)
-    partial = blocks.partial_sums(programs, degree + 1, x)
-    if n:
-        _tropical_bwd[(programs,)](x, dy, _fixed_slopes(degree + 1, x), blocks.vector(c), dx, partial, n, scale,
-                                   K=degree, BLOCK=blocks.BLOCK)
-    return dx, (scale * blocks.total(partial)).to(c.dtype)
+    slopes, offsets, scale = _fixed_lines(c)
+    dx, sums = blocks.flat_backward(_tropical_bwd, x, dy, (slopes, offsets, scale), c.numel(), K=c.numel() - 1)
+    return dx, (scale * sums).to(c.dtype)
 
 
 def tropical_rational_kernel(module, x):

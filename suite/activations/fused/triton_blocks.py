@@ -50,6 +50,30 @@ def load_f32(ptr, offs, mask):
     return tl.load(ptr + offs, mask=mask, other=0.0).to(tl.float32)
 
 
+def flat_forward(kernel, x: torch.Tensor, *params, **constants) -> torch.Tensor:
+    """y by ``kernel(x, *params, y, n, **constants, BLOCK)`` over flat blocks of x (no
+    launch for an empty x)."""
+    y = torch.empty_like(x)
+    n = x.numel()
+    if n:
+        kernel[(triton.cdiv(n, BLOCK),)](x, *params, y, n, **constants, BLOCK=BLOCK)
+    return y
+
+
+def flat_backward(kernel, x: torch.Tensor, dy: torch.Tensor, params: tuple, sums: int,
+                  **constants) -> tuple[torch.Tensor, torch.Tensor]:
+    """(dx, the [sums] float64 totals) by ``kernel(x, dy, *params, dx, partial, n,
+    **constants, BLOCK)``, each program writing its ``sums`` partial sums to its row of
+    partial (zeros for an empty x)."""
+    n = x.numel()
+    programs = triton.cdiv(n, BLOCK)
+    dx = torch.empty_like(x)
+    partial = partial_sums(programs, sums, x)
+    if n:
+        kernel[(programs,)](x, dy, *params, dx, partial, n, **constants, BLOCK=BLOCK)
+    return dx, total(partial)
+
+
 def partial_sums(programs: int, sums: int, like: torch.Tensor) -> torch.Tensor:
     return torch.empty(programs, sums, device=like.device, dtype=torch.float32)
 
