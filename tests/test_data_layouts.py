@@ -90,3 +90,48 @@ def test_list_datasets_takes_a_data_root(tmp_path, capsys):
     assert main(["list", "datasets", "--data-root", str(tmp_path / "empty")]) == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if " imagenet " in line)
     assert " no " in row
+
+
+def test_nanogpt_bins_without_meta_json_load_as_gpt2_bpe(tmp_path, capsys):
+    train, val = real_formats.nanogpt_bins(tmp_path / "openwebtext")
+    assert not (tmp_path / "openwebtext" / "meta.json").exists()
+    assert data.DATASETS.get("openwebtext").info["present"](tmp_path)
+    bundle = data.load("openwebtext", tmp_path)
+    assert bundle.vocab_size == 50257 and bundle.meta["tokenizer"] == "gpt2"
+    assert bundle.train.dtype == np.uint16 and np.array_equal(bundle.train, train) and np.array_equal(bundle.val, val)
+    assert main(["data", "check", "openwebtext", "--data-root", str(tmp_path)]) == 0
+    assert "vocab_size 50257" in capsys.readouterr().out
+
+
+def test_an_optional_meta_json_sets_the_vocabulary_and_a_wrong_one_is_refused(tmp_path):
+    real_formats.nanogpt_bins(tmp_path / "openwebtext")
+    meta = tmp_path / "openwebtext" / "meta.json"
+    meta.write_text('{"vocab_size": 50304}')
+    assert data.load("openwebtext", tmp_path).vocab_size == 50304
+    meta.write_text('{"vocab_size": 256}')
+    with pytest.raises(SuiteError, match="token id .* beyond its vocabulary of 256"):
+        data.load("openwebtext", tmp_path)
+    meta.write_text('{"dtype": "uint32"}')
+    with pytest.raises(SuiteError, match="dtype .* 'uint32' is not accepted"):
+        data.load("openwebtext", tmp_path)
+    meta.unlink()
+    (tmp_path / "openwebtext" / "val.bin").write_bytes(b"\x01\x02\x03")
+    with pytest.raises(SuiteError, match="val.bin' has 3 bytes"):
+        data.load("openwebtext", tmp_path)
+
+
+def test_data_prepare_openwebtext_from_a_local_folder_of_text_files(tmp_path, monkeypatch, capsys):
+    """The real HF ``datasets`` (the optional ``data`` extra) on a tiny local corpus, no network."""
+    pytest.importorskip("datasets")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    docs = [f"page {i}\nline two of page {i}\n" for i in range(30)]
+    for i, doc in enumerate(docs):
+        (corpus / f"{i:04d}.txt").write_text(doc)
+    assert main(["data", "prepare", "openwebtext", "--source", str(corpus), "--tokenizer", "bytes",
+                 "--data-root", str(tmp_path / "root")]) == 0
+    bundle = data.load("openwebtext", tmp_path / "root")
+    ids = np.concatenate([bundle.train, bundle.val]).tolist()
+    assert sorted(bytes(ids).decode().split("\x00")[:-1]) == sorted(docs)  # one document per file
