@@ -106,3 +106,48 @@ def test_a_cell_with_eight_gpus_launches_eight_ddp_ranks():
     cell = Cell(activation="relu", arch="a", task="classification", dataset="digits", recipe="smoke",
                 resources=Resources(gpus=8))
     assert cell.id == Cell(**{**cell.model_dump(), "resources": Resources()}).id  # resources are not identity
+
+
+class FakeSubmission:
+    def __init__(self, countdown):
+        self._timeout_countdown = countdown
+
+
+class FakeSignalHandler:
+    """submitit's SignalHandler as CellJob sees it: a bound checkpoint_and_try_requeue."""
+
+    def __init__(self, countdown, timed_out=True):
+        self._delayed, self.timed_out, self.calls = FakeSubmission(countdown), timed_out, []
+
+    def has_timed_out(self):
+        return self.timed_out
+
+    def checkpoint_and_try_requeue(self, signum, frame):
+        self.calls.append(signum)
+        raise SystemExit(-1)  # submitit requeues and exits, or raises to end the job
+
+
+@pytest.mark.parametrize("countdown, timed_out, recorded", [(0, True, True), (1, True, False), (0, False, False)])
+def test_a_job_out_of_requeues_records_a_failure_that_retry_failed_picks_up(tmp_path, countdown, timed_out, recorded):
+    import submitit
+
+    from suite.launch.plan import Plan
+    from suite.launch.slurm import CellJob
+
+    store = Store(tmp_path / "store")
+    (cell,) = expand(str(_matrix(tmp_path)))
+    job = CellJob(str(store.root), token="t", device="cpu", max_requeues=3)
+    handler = FakeSignalHandler(countdown, timed_out)
+    usr = submitit.JobEnvironment._usr_sig()
+    job._submitit_handler, job._signals = handler.checkpoint_and_try_requeue, [usr]
+    with pytest.raises(SystemExit):
+        job._after_stop(cell, store, {"kind": "slurm", "job_id": "7"}, wait_for_notice_s=0)
+    assert handler.calls == [usr]  # submitit still decides: requeue, or end the job
+    statuses = store.status_of([cell.id])
+    if not recorded:  # requeued (or a preemption, which never uses up requeues): no record
+        assert statuses[cell.id] == "pending"
+        return
+    (rec,) = store.load("train")[0]
+    assert rec["status"] == "failed" and rec["error"]["type"] == "OutOfRequeues"
+    assert "max_requeues (3)" in rec["error"]["message"] and "--retry-failed" in rec["error"]["message"]
+    assert Plan([cell], statuses).to_run == [] and Plan([cell], statuses, retry_failed=True).to_run == [cell]
