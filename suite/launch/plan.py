@@ -56,7 +56,9 @@ class Plan:
 
 def describe_resources(res: Resources) -> str:
     gpus = f"{res.gpus} gpu x {res.nodes} node" if res.gpus else "cpu"
-    return f"{gpus}, {res.cpus} cpu, {res.mem_gb} GB, {res.time_min} min"
+    ranks = (res.tasks or max(1, res.gpus)) * res.nodes
+    tasks = f", {ranks} tasks" if ranks > 1 else ""
+    return f"{gpus}{tasks}, {res.cpus} cpu, {res.mem_gb} GB, {res.time_min} min"
 
 
 def print_dry_run(plan: Plan, matrix_name: str, console: Console | None = None, *,
