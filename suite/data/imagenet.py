@@ -35,7 +35,7 @@ VAL_SOLUTION = "LOC_val_solution.csv"
 DEFAULT_IMAGE_SIZE = 224  # timm's default when neither a model nor an image size is given
 SORT_HINT = (
     f"put Kaggle's {VAL_SOLUTION} (ImageId,PredictionString: the wnid comes first) in <root>/imagenet/, "
-    "or sort val/ into <wnid>/ folders (e.g. with the valprep.sh that torchvision's ImageNet example points to)"
+    "or sort val/ into <wnid>/ folders (e.g. with the valprep.sh that pytorch/examples' imagenet README points to)"
 )
 
 
