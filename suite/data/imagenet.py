@@ -49,7 +49,8 @@ class Layout:
 
     @property
     def val_is_sorted(self) -> bool:
-        return any(p.is_dir() for p in self.val.iterdir())
+        with os.scandir(self.val) as entries:  # no stat per entry: a flat val holds 50,000 files
+            return any(e.is_dir() for e in entries)
 
 
 def find_layout(root: Path) -> Layout | None:
