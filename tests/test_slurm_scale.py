@@ -17,6 +17,7 @@ from suite.store import Store, utc_now
 
 pytestmark = [
     pytest.mark.slurm,
+    pytest.mark.slow,  # a job start, a checkpoint, a signal, a requeue: a minute or two each
     pytest.mark.skipif(shutil.which("sinfo") is None,
                        reason="SLURM is not installed (sinfo missing): sudo bash slurm/local-cluster.sh start"),
 ]
