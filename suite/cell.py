@@ -17,8 +17,9 @@ class Resources(BaseModel):
     """What a cell asks the executor for; not part of its identity."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    gpus: int = Field(0, ge=0)
+    gpus: int = Field(0, ge=0)  # per node; one DDP rank (SLURM task) per GPU
     nodes: int = Field(1, ge=1)
+    tasks: int | None = Field(None, ge=1)  # DDP ranks per node: default one per GPU, 1 on CPU
     cpus: int = Field(2, ge=1)
     mem_gb: int = Field(8, ge=1)
     time_min: int = Field(30, ge=1)

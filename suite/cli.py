@@ -52,7 +52,10 @@ def print_rows(rows: list[dict], title: str) -> None:
 
 
 def cmd_list(args) -> int:
-    rows = _load(LISTERS[args.kind])()
+    if args.data_root and args.kind != "datasets":
+        raise SuiteError(f"--data-root is not accepted with 'list {args.kind}'; expected it only with 'list datasets'.")
+    # datasets: the 'on disk' column for the data root that `run` and `data` would read
+    rows = _load(LISTERS[args.kind])(*([args.data_root] if args.data_root else []))
     print_rows(rows, f"{len(rows)} {args.kind}")
     return 0
 
@@ -62,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("list", help="list registered activations, architectures, tasks, data sets, matrices")
     p.add_argument("kind", choices=sorted(LISTERS))
+    p.add_argument("--data-root", default=None, help="datasets: the data root whose 'on disk' column is shown")
     p.set_defaults(func=cmd_list)
     seen = set()
     for owner in SUBCOMMANDS.values():

@@ -94,9 +94,9 @@ def task_of(name: str) -> str:
     return DATASETS.get(name).info["task"]
 
 
-def catalog_rows() -> list[dict]:
-    """Rows for ``suite list datasets``."""
-    root = data_root()
+def catalog_rows(root: str | os.PathLike | None = None) -> list[dict]:
+    """Rows for ``suite list datasets [--data-root DIR]``."""
+    root = data_root(root)
     rows = []
     for entry in DATASETS:
         present = entry.info.get("present")

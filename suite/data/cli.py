@@ -46,12 +46,23 @@ def cmd_prepare(args) -> int:
 
 
 def cmd_check(args) -> int:
+    """Load the set and read the first item of each split: an unreadable image or a
+    wrong layout fails here, in seconds, rather than in the first training step."""
     from suite.data import DATASETS, data_root, load
 
     name = DATASETS.resolve(args.name)
     bundle = load(name, args.data_root)
     sizes = {k: len(getattr(bundle, k)) for k in ("train", "val")}
     extra = {k: getattr(bundle, k) for k in ("num_classes", "vocab_size") if hasattr(bundle, k)}
+    shapes = {k: _first_shape(getattr(bundle, k)) for k in ("train", "val")}
     print(f"{name} in {data_root(args.data_root)}: train {sizes['train']}, val {sizes['val']}, "
-          + ", ".join(f"{k} {v}" for k, v in extra.items()))
+          + ", ".join(f"{k} {v}" for k, v in extra.items())
+          + "".join(f"; first {k} item {s}" for k, s in shapes.items() if s))
     return 0
+
+
+def _first_shape(split) -> str:
+    item = split[0]
+    if isinstance(item, tuple) and hasattr(item[0], "shape"):  # (image, label or target)
+        return str(tuple(item[0].shape))
+    return ""

@@ -2,7 +2,11 @@
 
 A prepared set is a folder with ``train.bin`` and ``val.bin`` (flat uint16 token ids,
 documents separated by the tokenizer's end-of-text token) and ``meta.json`` (tokenizer,
-vocab size, token counts, source, and any notice such as a tokenizer fallback).
+vocab size, token counts, source, and any notice such as a tokenizer fallback). For
+``openwebtext`` meta.json is optional: the bins nanoGPT's ``data/openwebtext/prepare.py``
+writes (GPT-2 BPE, no meta file) are read as they are, with ``NANOGPT_META``; a meta.json
+beside them may set ``vocab_size``, ``tokenizer``, ``eot_token`` (and must say ``dtype``
+"uint16" if it says a dtype).
 
 - ``openwebtext``: ``python -m suite data prepare openwebtext`` reads the corpus with
   HuggingFace ``datasets`` (optional extra ``pip install activation-suite[data]``) and
@@ -129,14 +133,49 @@ def write_token_bins(documents: Iterable[tuple[str, str | list[int]]], out_dir: 
     return meta
 
 
-def read_token_bins(folder: Path) -> TokenData:
-    meta = json.loads((folder / "meta.json").read_text())
-    bins = {s: np.memmap(folder / f"{s}.bin", dtype=np.uint16, mode="r") for s in ("train", "val")}
-    return TokenData(train=bins["train"], val=bins["val"], vocab_size=int(meta["vocab_size"]), meta=meta)
+# What bins with no meta.json hold: nanoGPT's openwebtext/prepare.py writes GPT-2 BPE ids
+# (tiktoken "gpt2", vocab 50257, end-of-text 50256 after each document) as uint16 and no meta.
+NANOGPT_META = {"tokenizer": "gpt2", "vocab_size": 50257, "eot_token": 50256, "dtype": "uint16",
+                "source": "train.bin/val.bin without meta.json: GPT-2 BPE as nanoGPT's prepare.py writes it"}
+META_FIELDS = ("tokenizer", "vocab_size", "eot_token", "dtype", "train_tokens", "val_tokens", "source", "notice")
+CHECKED_TOKENS = 1 << 20  # ids checked against the vocabulary (a prefix: the full set is 9 B tokens)
 
 
-def is_prepared(folder: Path) -> bool:
-    return all((folder / f).is_file() for f in ("meta.json", "train.bin", "val.bin"))
+def read_token_bins(folder: Path, default_meta: dict | None = None) -> TokenData:
+    """The memmaps of ``folder``; its meta.json, else ``default_meta`` (bins as nanoGPT writes them)."""
+    meta_path = folder / "meta.json"
+    if meta_path.is_file():
+        try:
+            meta = {**(default_meta or {}), **json.loads(meta_path.read_text())}
+        except json.JSONDecodeError as exc:
+            raise SuiteError(f"token set meta file {str(meta_path)!r} is not valid JSON ({exc}); expected an "
+                             f"object with some of {', '.join(META_FIELDS)}, or no meta.json.") from None
+    elif default_meta is not None:
+        meta = dict(default_meta)
+    else:
+        raise SuiteError(f"token set {str(folder)!r} has no meta.json; expected one beside train.bin and val.bin.")
+    if meta.get("dtype", "uint16") != "uint16":
+        raise bad_value(f"dtype in {str(meta_path)!r}", meta["dtype"], "'uint16' (nanoGPT's token files)")
+    bins = {}
+    for split in ("train", "val"):
+        path = folder / f"{split}.bin"
+        size = path.stat().st_size
+        if size == 0 or size % 2:
+            raise SuiteError(f"token file {str(path)!r} has {size} bytes; expected a non-empty file of "
+                             "uint16 token ids (an even number of bytes).")
+        bins[split] = np.memmap(path, dtype=np.uint16, mode="r")
+    vocab = int(meta["vocab_size"])
+    top = max(int(bins[s][:CHECKED_TOKENS].max()) for s in bins)
+    if top >= vocab:
+        raise SuiteError(f"token set {str(folder)!r} holds token id {top}, beyond its vocabulary of {vocab} "
+                         f"({'meta.json' if meta_path.is_file() else 'GPT-2 BPE, assumed without meta.json'}); "
+                         "expected ids below vocab_size: write the right vocab_size into meta.json.")
+    return TokenData(train=bins["train"], val=bins["val"], vocab_size=vocab, meta=meta)
+
+
+def is_prepared(folder: Path, meta_required: bool = True) -> bool:
+    names = ("train.bin", "val.bin") + (("meta.json",) if meta_required else ())
+    return all((folder / f).is_file() for f in names)
 
 
 # ---------------------------------------------------------------------------- local text
@@ -214,8 +253,8 @@ def prepare_openwebtext(out_dir: Path, source: str | None = None, tokenizer: str
                         num_proc: int = 1) -> dict:
     """nanoGPT's OpenWebText prepare: HF ``datasets`` + GPT-2 BPE into uint16 memmaps.
 
-    source: a folder written by ``Dataset.save_to_disk``, a folder of data files
-    (parquet/json/text) or a hub name; default the hub's ``Skylion007/openwebtext`` (needs
+    source: a folder written by ``Dataset.save_to_disk``, a folder of ``.txt`` files (one
+    document each), a folder of data files (parquet/json) or a hub name; default the hub's ``Skylion007/openwebtext`` (needs
     network). Tokenisation runs in ``num_proc`` processes (``Dataset.map``); documents
     are then streamed into the memmaps in order, split by a hash of their index.
     """
@@ -231,6 +270,11 @@ def prepare_openwebtext(out_dir: Path, source: str | None = None, tokenizer: str
     local = Path(name).expanduser()
     if any((local / marker).is_file() for marker in ("dataset_info.json", "dataset_dict.json")):  # save_to_disk
         ds = datasets.load_from_disk(str(local))
+    elif local.is_dir() and text_files(local, (".txt",)):
+        # raw text files (OpenWebText's own archives unpack to one .txt per web page): one
+        # document per file, where HF's default "text" builder would make one per line
+        ds = datasets.load_dataset("text", data_files=[str(p) for p in text_files(local, (".txt",))],
+                                   sample_by="document", num_proc=num_proc if num_proc > 1 else None)
     else:
         ds = datasets.load_dataset(str(local) if local.is_dir() else name, num_proc=num_proc)
     if isinstance(ds, datasets.DatasetDict):
@@ -249,15 +293,16 @@ def prepare_openwebtext(out_dir: Path, source: str | None = None, tokenizer: str
 
 @register_dataset(
     "openwebtext", task="lm", kind="external",
-    description="OpenWebText as GPT-2 BPE tokens (prepare with: python -m suite data prepare openwebtext)",
-    present=lambda root: is_prepared(root / "openwebtext"),
+    description="OpenWebText as GPT-2 BPE tokens: nanoGPT's train.bin/val.bin, or python -m suite data prepare openwebtext",
+    present=lambda root: is_prepared(root / "openwebtext", meta_required=False),
 )
 def load_openwebtext(root: Path, **_) -> TokenData:
+    """nanoGPT's bins as they are (GPT-2 BPE, no meta.json needed) or the suite's prepared set."""
     folder = root / "openwebtext"
-    if not is_prepared(folder):
+    if not is_prepared(folder, meta_required=False):
         raise missing_data(
-            "openwebtext", [folder / "train.bin", folder / "val.bin", folder / "meta.json"],
-            "<root>/openwebtext/{train.bin,val.bin,meta.json}",
-            extra=", after preparing it with python -m suite data prepare openwebtext [--source DIR]",
+            "openwebtext", [folder / "train.bin", folder / "val.bin"],
+            "<root>/openwebtext/{train.bin,val.bin} (nanoGPT's data/openwebtext/prepare.py output; meta.json optional)",
+            extra=", or prepare it with python -m suite data prepare openwebtext [--source DIR]",
         )
-    return read_token_bins(folder)
+    return read_token_bins(folder, default_meta=NANOGPT_META)

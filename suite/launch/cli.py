@@ -35,6 +35,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--arch", action="append", metavar="NAME", help="only this architecture (repeatable)")
     p.add_argument("--task", action="append", metavar="NAME", help="only this task: classification, lm, detection (repeatable)")
     p.add_argument("--seeds", type=_seeds, metavar="0,1,2", help="run these seeds instead of the matrix's")
+    p.add_argument("--max-steps", type=int, default=None, metavar="N",
+                   help="a trial: stop every cell after N optimizer steps (any recipe, epoch-based too); "
+                        "recorded in the cell (recipe_overrides.max_steps), so a trial has its own id and "
+                        "leaderboard column and never counts as the full recipe")
     p.add_argument("--dry-run", action="store_true", help="print the cells with their status and exit")
     p.add_argument("--executor", choices=("local", "slurm"), default="local")
     p.add_argument("--profile", default="local", help="SLURM cluster profile: name in slurm/profiles/ or a .toml path")
@@ -66,13 +70,28 @@ def run(args) -> int:
         console = Console(width=200)  # piped: keep each cell on one line
     matrix = load_matrix(args.matrix)
     cells = expand(matrix, activations=args.act, archs=args.arch, tasks=args.task, seeds=args.seeds)
+    if args.max_steps is not None:
+        from suite.launch.trial import cap_steps
+
+        cells = cap_steps(cells, args.max_steps)
     store = Store(args.store or default_root())
     plan = Plan(cells, store.status_of(c.id for c in cells), retry_failed=args.retry_failed)
+    from suite.launch.preflight import data_problems, slurm_resources
+
+    missing = data_problems(plan.to_run, args.data_root)
     if args.dry_run:
-        print_dry_run(plan, matrix.name, console)
+        granted = None
+        if args.executor == "slurm":
+            from suite.launch.profile import load_profile
+
+            granted = slurm_resources(plan.cells, load_profile(args.profile)[1])
+        print_dry_run(plan, matrix.name, console, data_problems=missing, resources=granted)
         return 0
     for line in plan.notices():
         console.print(line)
+    for why in sorted(set(missing.values())):
+        n = sum(1 for v in missing.values() if v == why)
+        console.print(f"warning: {n} cell(s) will fail: {why} (see docs/readme/data-tasks.md)")
     if not plan.to_run:
         console.print(f"nothing to run: all {len(cells)} cells of {matrix.name} are finished or skipped.")
         return 0

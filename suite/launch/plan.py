@@ -56,22 +56,40 @@ class Plan:
 
 def describe_resources(res: Resources) -> str:
     gpus = f"{res.gpus} gpu x {res.nodes} node" if res.gpus else "cpu"
-    return f"{gpus}, {res.cpus} cpu, {res.mem_gb} GB, {res.time_min} min"
+    ranks = (res.tasks or max(1, res.gpus)) * res.nodes
+    tasks = f", {ranks} tasks" if ranks > 1 else ""
+    return f"{gpus}{tasks}, {res.cpus} cpu, {res.mem_gb} GB, {res.time_min} min"
 
 
-def print_dry_run(plan: Plan, matrix_name: str, console: Console | None = None) -> None:
-    """The cells as a table (id, label, task, recipe, status, resources) and the counts."""
+def print_dry_run(plan: Plan, matrix_name: str, console: Console | None = None, *,
+                  data_problems: dict[str, str] | None = None, resources: dict[str, str] | None = None) -> None:
+    """The cells as a table (id, label, task, recipe, status, resources) and the counts.
+
+    data_problems: {cell id: why} for cells whose data is missing (they would fail, not
+    run); resources: {cell id: text} as the executor will grant them (the SLURM profile's
+    caps), instead of what the cell asks for.
+    """
     console = console or Console(width=160)
+    data_problems, resources = data_problems or {}, resources or {}
     table = Table(title=f"matrix {matrix_name}: {len(plan.cells)} cells")
     for col in ("id", "label", "task", "recipe", "status", "resources"):
         table.add_column(col, no_wrap=col in ("id", "status"))
+    blocked = {c.id for c in plan.to_run if c.id in data_problems or resources.get(c.id, "").startswith("refused")}
     for cell in plan.cells:
         status = plan.statuses.get(cell.id, "pending")
         style = STATUS_STYLE.get(status, "")
-        table.add_row(cell.id, cell.label, cell.task, cell.recipe,
-                      f"[{style}]{status}[/]" if style else status, describe_resources(cell.resources))
+        shown = f"[{style}]{status}[/]" if style else status
+        if cell.id in blocked:
+            shown += " [red](cannot run)[/]"
+        table.add_row(cell.id, cell.label, cell.task, cell.recipe, shown,
+                      resources.get(cell.id) or describe_resources(cell.resources))
     console.print(table)
     counts = ", ".join(f"{n} {s}" for s, n in sorted(plan.counts().items()))
-    console.print(f"{len(plan.cells)} cells: {counts}; {len(plan.to_run)} would run.")
+    console.print(f"{len(plan.cells)} cells: {counts}; {len(plan.to_run) - len(blocked)} would run"
+                  + (f", {len(blocked)} cannot run." if blocked else "."))
+    for why in sorted({data_problems[i] for i in blocked if i in data_problems}):
+        console.print(f"cannot run: {why} (see docs/readme/data-tasks.md; --data-root DIR or $SUITE_DATA)")
+    for why in sorted({resources[i] for i in blocked if resources.get(i, "").startswith("refused")}):
+        console.print(f"cannot run: {why}")
     for line in plan.notices():
         console.print(line)

@@ -78,13 +78,20 @@ def load_profile(name_or_path: str) -> tuple[str, Profile]:
 def submitit_parameters(profile: Profile, res: Resources, *, name: str) -> dict[str, Any]:
     """submitit AutoExecutor parameters for cells with resources ``res`` on ``profile``.
 
-    One task per GPU (DDP), one task for a CPU cell; ``cpus`` is per task, ``mem_gb`` per
-    node, ``gpus`` per node.
+    One task (DDP rank) per GPU: ``gpus = 8`` launches 8 ranks per node, each given
+    RANK/LOCAL_RANK/WORLD_SIZE by ``CellJob``; a CPU cell runs ``tasks`` ranks (gloo),
+    default 1. ``cpus`` is per task, ``mem_gb`` per node, ``gpus`` per node.
     """
     if profile.max_gpus_per_node is not None and res.gpus > profile.max_gpus_per_node:
         raise SuiteError(
             f"a cell asks for {res.gpus} GPUs per node but the SLURM profile offers at most "
             f"{profile.max_gpus_per_node}; use another profile or filter the cells (--arch, --task)."
+        )
+
+    if res.gpus and res.tasks is not None and res.tasks != res.gpus:
+        raise SuiteError(
+            f"a cell asks for {res.tasks} tasks per node with {res.gpus} GPUs; expected one DDP rank per GPU "
+            f"(tasks = {res.gpus}, or leave tasks out)."
         )
 
     def cap(value: int, limit: int | None) -> int:
@@ -93,7 +100,7 @@ def submitit_parameters(profile: Profile, res: Resources, *, name: str) -> dict[
     params: dict[str, Any] = {
         "name": name,
         "nodes": res.nodes,
-        "tasks_per_node": max(1, res.gpus),
+        "tasks_per_node": res.tasks or max(1, res.gpus),  # each task is one DDP rank
         "cpus_per_task": cap(res.cpus, profile.max_cpus_per_task),
         "mem_gb": cap(res.mem_gb, profile.max_mem_gb),
         "timeout_min": cap(res.time_min, profile.max_time_min),

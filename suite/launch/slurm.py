@@ -28,7 +28,7 @@ import submitit
 
 from suite.cell import Cell, Resources
 from suite.launch import record as records
-from suite.launch.attempt import count_preemption, run_and_record
+from suite.launch.attempt import count_preemption, preemptions, run_and_record
 from suite.launch.claims import Claims
 from suite.launch.plan import FINISHED
 from suite.launch.profile import Profile, submitit_parameters
@@ -39,8 +39,9 @@ class CellJob(submitit.helpers.Checkpointable):
     """The callable SLURM runs for one cell (picklable: only plain values inside)."""
 
     def __init__(self, store_root: str, *, token: str, data_root: str | None = None,
-                 device: str | None = None):
+                 device: str | None = None, max_requeues: int | None = None):
         self.store_root = str(store_root)
+        self.max_requeues = max_requeues  # the profile's, for the out-of-requeues record
         self.token = token  # the launch's claim token: we release only our own claims
         self.data_root = data_root
         self.device = device
@@ -67,14 +68,12 @@ class CellJob(submitit.helpers.Checkpointable):
             claims.release(cell.id, only_if={"token": self.token})
             return f"{cell.label}: skipped (finished by another launch)"
         self._stop_on_preemption()
-        rec = run_and_record(
-            cell, store, data_root=self.data_root, device=self.device, progress=False,
-            write=rank0,
-            executor={"kind": "slurm", "job_id": env.job_id, "nodes": env.num_nodes,
-                      "tasks": env.num_tasks, "restarts": int(os.environ.get("SLURM_RESTART_COUNT", 0))},
-        )
+        executor = {"kind": "slurm", "job_id": env.job_id, "nodes": env.num_nodes,
+                    "tasks": env.num_tasks, "restarts": int(os.environ.get("SLURM_RESTART_COUNT", 0))}
+        rec = run_and_record(cell, store, data_root=self.data_root, device=self.device, progress=False,
+                             write=rank0, executor=executor)
         if rec is None:
-            self._after_stop()  # never returns: requeued, or waiting for SLURM's SIGKILL
+            self._after_stop(cell, store, executor, write=rank0)  # never returns: requeued, or waiting for SIGKILL
         if rank0:
             claims.release(cell.id, only_if={"token": self.token})
         line = records.summary(rec)
@@ -102,9 +101,13 @@ class CellJob(submitit.helpers.Checkpointable):
         signal.signal(usr, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
 
-    def _after_stop(self, wait_for_notice_s: float = 120.0) -> None:
+    def _after_stop(self, cell: Cell, store: Store, executor: dict[str, Any], *, write: bool = True,
+                    wait_for_notice_s: float = 120.0) -> None:
         """The task saved and stopped. After SIGUSR2, submitit's handler calls
-        ``checkpoint()``, requeues the job and exits. After SIGTERM alone, SLURM itself
+        ``checkpoint()``, requeues the job and exits, or, past the profile's
+        ``max_requeues`` time-outs, ends the job: we first record that as a failed attempt
+        (``OutOfRequeues``), so the cell does not stay "pending" with no job left and
+        ``--retry-failed`` resumes it from its checkpoint. After SIGTERM alone, SLURM itself
         requeues or cancels the job and will SIGKILL us: we wait for that (or for a
         SIGUSR2 that may follow), the checkpoint being safe on disk either way."""
         usr = submitit.JobEnvironment._usr_sig()
@@ -112,14 +115,28 @@ class CellJob(submitit.helpers.Checkpointable):
         while usr not in self._signals and time.time() < deadline:
             time.sleep(0.2)
         if usr in self._signals:
-            self._submitit_handler(usr, None)  # exits
+            if write and out_of_requeues(self._submitit_handler):
+                self._record_out_of_requeues(cell, store, executor)
+            self._submitit_handler(usr, None)  # exits (requeued, or the job ends)
         raise SystemExit(143)  # 128 + SIGTERM: stopped, resumable from the checkpoint
+
+    def _record_out_of_requeues(self, cell: Cell, store: Store, executor: dict[str, Any]) -> None:
+        workdir = self.workdir(cell)
+        error = OutOfRequeues(
+            f"the job timed out once more after the profile's max_requeues ({self.max_requeues}) requeues; its "
+            f"checkpoint is kept in {workdir}: rerun with --retry-failed to resume it, or raise the cell's "
+            "time_min or the profile's max_requeues")
+        rec = records.from_error(cell, error, preemptions=preemptions(workdir) + 1, executor=executor)
+        store.write("train", cell.id, rec)
+        Claims(store.root / "claims").release(cell.id, only_if={"token": self.token})
+        print(records.summary(rec), flush=True)
 
     def checkpoint(self, cell_data: dict[str, Any]) -> submitit.helpers.DelayedSubmission:
         """Called by submitit on preemption/time-out before it requeues the job."""
         cell = Cell.model_validate(cell_data)
         count_preemption(self.workdir(cell))
-        fresh = CellJob(self.store_root, token=self.token, data_root=self.data_root, device=self.device)
+        fresh = CellJob(self.store_root, token=self.token, data_root=self.data_root, device=self.device,
+                        max_requeues=self.max_requeues)
         return submitit.helpers.DelayedSubmission(fresh, cell_data)
 
     def __getstate__(self):
@@ -127,6 +144,25 @@ class CellJob(submitit.helpers.Checkpointable):
         state.pop("_submitit_handler", None)  # a bound method of submitit's handler
         state.pop("_signals", None)
         return state
+
+
+class OutOfRequeues(Exception):
+    """A cell's job timed out more often than its profile lets it be requeued."""
+
+
+def out_of_requeues(handler) -> bool:
+    """Whether submitit's bound ``checkpoint_and_try_requeue`` (``handler``) is about to end
+    the job rather than requeue it: the signal is a time-out and none is left to requeue.
+
+    Mirrors submitit's own test (``_timeout_countdown - has_timed_out() < 0``), read from
+    the handler's submission; a preemption (not a time-out) never counts.
+    """
+    owner = getattr(handler, "__self__", None)
+    delayed = getattr(owner, "_delayed", None)
+    countdown = getattr(delayed, "_timeout_countdown", None)
+    if countdown is None or not owner.has_timed_out():
+        return False
+    return countdown - 1 < 0
 
 
 def executor_for(store: Store, profile: Profile, resources: Resources, *, name: str):
@@ -157,7 +193,8 @@ def submit(cells: list[Cell], store: Store, profile: Profile, *, matrix_name: st
             groups.setdefault(cell.resources, []).append(cell)
         else:
             held.append(cell)
-    callable_ = CellJob(str(store.root), token=token, data_root=data_root, device=device)
+    callable_ = CellJob(str(store.root), token=token, data_root=data_root, device=device,
+                        max_requeues=profile.max_requeues)
     jobs = []
     for resources, group in groups.items():
         try:

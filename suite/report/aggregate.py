@@ -110,6 +110,14 @@ def error_text(error: Any) -> str | None:
     return str(error).strip().splitlines()[-1] if str(error).strip() else None
 
 
+def recipe_column(cell: dict[str, Any]) -> str:
+    """A cell's recipe column: a trial capped by `suite run --max-steps N` is marked apart,
+    so it never lands in the full recipe's (the paper's) column."""
+    recipe = str(cell.get("recipe") or "")
+    cap = (cell.get("recipe_overrides") or {}).get("max_steps")
+    return f"{recipe} [max_steps={cap}]" if cap else recipe
+
+
 def _run_row(rec: dict[str, Any], attempts: int) -> dict[str, Any]:
     cell = rec["cell"]
     params = rec.get("params") or {}
@@ -119,7 +127,7 @@ def _run_row(rec: dict[str, Any], attempts: int) -> dict[str, Any]:
         "arch": str(cell["arch"]),
         "task": str(cell["task"]),
         "dataset": str(cell["dataset"]),
-        "recipe": str(cell.get("recipe") or ""),
+        "recipe": recipe_column(cell),  # a --max-steps trial is a column of its own
         "seed": int(cell.get("seed", 0)),
         "status": rec["status"],
         "attempts": attempts,

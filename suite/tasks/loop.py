@@ -151,8 +151,13 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, dist_env: Dist
 
 
 def iterate_dataset(dataset, batches: list[list[int]], *, collate_fn=None, num_workers: int = 0,
-                    seed: int = 0, epoch: int = 0, pin_memory: bool = False) -> Iterator[Any]:
-    """Batches of ``dataset`` in the given index order; in-memory tensors are sliced directly."""
+                    seed: int | None = None, epoch: int = 0, pin_memory: bool = False) -> Iterator[Any]:
+    """Batches of ``dataset`` in the given index order; in-memory tensors are sliced directly.
+
+    seed: training data (random augmentation): each sample is loaded under RNGs seeded from
+    (seed, epoch, index), so any worker count and any resume point give the same batches.
+    None: evaluation (deterministic transforms).
+    """
     from torch.utils.data import DataLoader, TensorDataset
 
     if isinstance(dataset, TensorDataset) and collate_fn is None:
@@ -162,10 +167,14 @@ def iterate_dataset(dataset, batches: list[list[int]], *, collate_fn=None, num_w
         return
     if not batches:
         return
+    if seed is not None:  # training: each sample's augmentation from its own seed (see sample_rng)
+        from suite.tasks.sample_rng import SeededSamples
+
+        dataset = SeededSamples(dataset, seed, epoch)
     # Own generator: DataLoader otherwise draws its base seed from the global RNG, which
     # would make a resumed run's random stream differ from the uninterrupted one.
     loader = DataLoader(dataset, batch_sampler=batches, collate_fn=collate_fn, num_workers=num_workers,
-                        generator=torch.Generator().manual_seed(derived_seed(seed, "loader", epoch)),
+                        generator=torch.Generator().manual_seed(derived_seed(seed or 0, "loader", epoch)),
                         pin_memory=pin_memory)
     yield from loader
 

@@ -30,6 +30,9 @@ class Recipe(BaseModel):
     # length: exactly one of epochs / steps; one step is one optimizer update
     epochs: float | None = Field(None, gt=0)
     steps: int | None = Field(None, gt=0)
+    # a trial's cap (`suite run --max-steps N`): training stops after this many updates and
+    # the lr schedule spans them; part of the cell's identity, so never the paper's number
+    max_steps: int | None = Field(None, gt=0)
     batch_size: int = Field(..., ge=1)  # global batch (all processes, all accumulation steps)
     grad_accum: int = Field(1, ge=1)  # micro-batches per step (memory, not math)
 
@@ -92,8 +95,10 @@ class Recipe(BaseModel):
 
     def total_steps(self, steps_per_epoch: int) -> int:
         if self.steps is not None:
-            return self.steps
-        return max(1, math.ceil(self.epochs * steps_per_epoch))
+            total = self.steps
+        else:
+            total = max(1, math.ceil(self.epochs * steps_per_epoch))
+        return min(total, self.max_steps) if self.max_steps else total
 
     def warmup(self, steps_per_epoch: int) -> int:
         return max(self.warmup_steps, int(round(self.warmup_epochs * steps_per_epoch)))
@@ -107,7 +112,13 @@ class Recipe(BaseModel):
                 close = difflib.get_close_matches(key, fields, n=3)
                 hint = f"did you mean {', '.join(map(repr, close))}? " if close else ""
                 raise SuiteError(f"recipe override {key!r} is not a recipe field; {hint}fields: {', '.join(fields)}.")
-        return _validated({**self.model_dump(), **overrides}, f"recipe {self.name!r} with overrides {overrides!r}")
+        data = {**self.model_dump(), **overrides}
+        # the length is epochs or steps: overriding one replaces the other (steps = 500 on an
+        # epoch-based paper recipe means 500 steps, not "both given")
+        for given, other in (("steps", "epochs"), ("epochs", "steps")):
+            if overrides.get(given) is not None and other not in overrides:
+                data[other] = None
+        return _validated(data, f"recipe {self.name!r} with overrides {overrides!r}")
 
 
 def _validated(data: dict, what: str) -> Recipe:
