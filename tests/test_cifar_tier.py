@@ -178,3 +178,18 @@ def test_one_shrunk_cell_per_network_runs_on_the_cpu_and_meets_its_published_row
 
 def test_the_shipped_matrix_loads_from_its_name():
     assert load_matrix("paper-swish-cifar").name == "paper-swish-cifar"
+
+
+def test_the_median_over_seeds_is_shown_beside_the_mean(tmp_path):
+    from suite.report.aggregate import load_runs
+    from suite.report.medians import median_table, seed_medians
+
+    store = Store(tmp_path / "store")
+    for seed, top1 in enumerate([0.90, 0.91, 0.95, 0.96, 0.99]):  # mean 0.942, median 0.95
+        store.write("train", f"k{seed}", {"status": "done", "metrics": {"top1": top1},
+                                          "cell": {"activation": "relu", "arch": "resnet164", "task": "classification",
+                                                   "dataset": "cifar10", "recipe": "cifar-preresnet", "seed": seed}})
+    runs = load_runs(store.root)
+    (row,) = seed_medians(runs).query("metric == 'top1'").itertuples()
+    assert (row.median, round(row.mean, 3), row.n) == (0.95, 0.942, 5)
+    assert median_table(runs).loc["relu", ("resnet164", "cifar10")] == "95.00 (94.20, 5)"
