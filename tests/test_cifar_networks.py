@@ -3,7 +3,10 @@
 Parameter counts: each paper prints its network's count rounded to its last digit
 (pre-activation ResNet-164: 1.7M, He et al. 2016, arXiv 1603.05027; WRN-28-10: 36.5M,
 Zagoruyko & Komodakis 2016, arXiv 1605.07146; DenseNet-BC L=100 k=12: 0.8M, Huang et al.
-2017, arXiv 1608.06993, Table 2 and the authors' README). The tolerance is half a unit of
+2017, arXiv 1608.06993). Where they were checked: DenseNet's 0.8M in the authors' README
+table (github.com/liuzhuang13/DenseNet); the other two tables were not readable here, and
+their numbers agree with secondary sources found (a CIFAR benchmark table listing
+ResNet-164 at 1.70M, a WRN scaling script labelling wrn-28-10 "36.5M"). The tolerance is half a unit of
 that last digit (0.05M): the count must round to the printed number, which a wrong
 width or compression breaks (``test_near_miss_layouts_fail_the_count``).
 """

@@ -16,8 +16,8 @@ authors' own code runs them:
   scripts/train_cifar.sh. Dropout 0.3 is the network's default (suite/architectures/cifar_wrn.py).
 * DenseNet-BC 100-12 (Huang et al. 2017, arXiv 1608.06993, Sec. 4.2): batch 64, 300
   epochs, lr 0.1 divided by 10 at 50 % and 75 % of training, Nesterov momentum 0.9
-  (dampening 0), weight decay 1e-4; read from the authors' opts.lua and train.lua (the
-  batch size and epochs from the paper's Sec. 4.2).
+  (dampening 0), weight decay 1e-4; read from the authors' opts.lua and train.lua, the
+  batch size and epochs from their README's CIFAR command.
 
 All three decayed every parameter (Torch's and Caffe's SGD), batch-norm ones included, so
 ``no_decay_act_and_1d`` is False; the learnable activations' parameters are decayed too.
