@@ -64,6 +64,14 @@ class SiLU(Activation):
         return F.silu(x, inplace=self.inplace)
 
 
+class Softplus(Activation):
+    """log(1 + e^x) (Dugas et al. 2001); torch's op returns x itself above x = 20, where the
+    two differ by less than 2.1e-9 (e^-20)."""
+
+    def reference_forward(self, x):
+        return F.softplus(x)
+
+
 class Mish(Activation):
     def reference_forward(self, x):
         return F.mish(x, inplace=self.inplace)
@@ -89,6 +97,7 @@ _CLASSIC = [
     ("gelu", GELU, (), "Hendrycks & Gimpel 2016, arXiv 1606.08415"),
     ("gelu_tanh", GELUTanh, ("gelu_approx",), "Hendrycks & Gimpel 2016 (tanh approximation)"),
     ("silu", SiLU, ("swish",), "Ramachandran et al. 2017, arXiv 1710.05941; Elfwing et al. 2017"),
+    ("softplus", Softplus, (), "Dugas et al. 2001; a row of the Swish paper's tables (arXiv 1710.05941)"),
     ("mish", Mish, (), "Misra 2019, arXiv 1908.08681"),
     ("hardswish", HardSwish, ("hard_swish",), "Howard et al. 2019 (MobileNetV3), arXiv 1905.02244"),
     ("relu2", ReLU2, ("squared_relu",), "So et al. 2021 (Primer), arXiv 2109.08668"),

@@ -111,3 +111,4 @@ def catalog_rows(root: str | os.PathLike | None = None) -> list[dict]:
 
 
 from suite.data import digits, imagenet, coco, text  # noqa: E402,F401  (register names)
+from suite.data import cifar  # noqa: E402,F401

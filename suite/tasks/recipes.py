@@ -229,3 +229,5 @@ register_recipe(
     warmup_lr_init=1e-5, eval_every=10_000, checkpoint_every=1000, log_every=20, eval_batch_size=8,
     num_workers=4,
 )
+
+from suite.tasks import recipes_cifar  # noqa: E402,F401  (registers the CIFAR recipes)
