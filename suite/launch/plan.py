@@ -73,5 +73,8 @@ def print_dry_run(plan: Plan, matrix_name: str, console: Console | None = None) 
     console.print(table)
     counts = ", ".join(f"{n} {s}" for s, n in sorted(plan.counts().items()))
     console.print(f"{len(plan.cells)} cells: {counts}; {len(plan.to_run)} would run.")
+    from suite.matrix.cost import cost_line
+
+    console.print(cost_line(plan.cells, plan.to_run))
     for line in plan.notices():
         console.print(line)
