@@ -108,7 +108,11 @@ def test_forward_gives_the_right_output_shape(built):
         if resize is not None:
             resize.min_size, resize.max_size = saved
     if task == "classification":
-        assert out.shape == (1, model.get_classifier().out_features if hasattr(model, "get_classifier") else 10)
+        if hasattr(model, "get_classifier"):  # timm
+            classes = model.get_classifier().out_features
+        else:  # torchvision's classifiers end in `fc`; the embedded ones default to 10 classes
+            classes = model.fc.out_features if isinstance(getattr(model, "fc", None), nn.Linear) else 10
+        assert out.shape == (1, classes)
     elif task == "lm":
         assert out.shape == (1, 6, model.config.vocab_size)
     else:

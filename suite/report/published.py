@@ -397,8 +397,10 @@ def to_html(comp: pd.DataFrame, missing: list[dict[str, str]]) -> str:
         if len(sec.rows):
             shown = display_rows(sec.rows)
             shown["run / reproduce with"] = shown["run / reproduce with"].str.strip("`")
-            parts.append('<div class="scroll">' + shown.to_html(index=False, escape=True, classes="published",
-                                                              border=0) + "</div>")
+            table_html = shown.to_html(index=False, escape=True, border=0, classes="published-vs-reproduced")
+            # pandas adds its own "dataframe" class; the page styles (and tests find) its own name only
+            table_html = table_html.replace('class="dataframe published-vs-reproduced"', 'class="published-vs-reproduced"')
+            parts.append(f'<div class="scroll">{table_html}</div>')
         if sec.missing:
             parts.append("<ul class=\"missing\">" + "".join(f"<li>{esc(_missing_line(m))}</li>" for m in sec.missing)
                          + "</ul>")
