@@ -86,6 +86,9 @@ def test_paper_matrices_hold_the_papers_grids():
     swish = expand("paper-swish")
     assert {c.activation for c in swish} >= {"silu", "swish_beta"}  # Swish-1 and Swish, apart
     assert {c.arch for c in swish} == {"inception_resnet_v2", "mobilenetv1_100", "inception_v3", "inception_v4"}
+    params = {c.activation: c.act_params for c in swish}
+    assert params["prelu"] == {"per_channel": True, "init": 0.25}  # the paper's PReLU
+    assert params["leaky_relu"] == {"negative_slope": 0.01} and params["swish_beta"] == {"per_channel": True}
     ortho = expand("paper-ortho")
     degrees = {(c.activation, c.arch): c.act_params.get("degree") for c in ortho}
     for arch in ("convnext_tiny", "gpt2"):

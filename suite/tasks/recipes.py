@@ -244,8 +244,9 @@ register_recipe(
 )
 # Swish's ImageNet protocol (arXiv 1710.05941 Sec. 5): RMSProp, the same number of steps for
 # every activation (set by ReLU's convergence), the best of 3 learning rates. The paper gives
-# neither the rates nor the steps nor the batch: lr, batch, epochs and the cosine decay below
-# are GUESSES (TF-slim's Inception defaults for RMSProp: decay 0.9, momentum 0.9, eps 1.0).
+# neither the rates nor the steps nor the batch: lr, batch, epochs, weight decay, label
+# smoothing, warm-up and the cosine decay below are GUESSES (RMSProp itself follows TF-slim's
+# Inception defaults: decay 0.9, momentum 0.9, eps 1.0). Image size: each network's own.
 # Picking the best of 3 rates is not done: run the block with recipe_overrides = {lr = ...}.
 register_recipe(
     name="swish-imagenet", task="classification",
@@ -253,7 +254,7 @@ register_recipe(
                 "(lr, batch, length and schedule are guesses)",
     source="Ramachandran, Zoph, Le, arXiv 1710.05941 v2, Sec. 5 (RMSProp, fixed steps, best of 3 lrs); "
            "TF-slim train_image_classifier.py RMSProp defaults",
-    verified=False,  # lr, batch_size, epochs and schedule are not in the paper
+    verified=False,  # lr, batch_size, epochs, weight_decay, label_smoothing and schedule are not in the paper
     epochs=100, batch_size=256, optimizer="rmsprop", lr=0.032, momentum=0.9, weight_decay=4e-5,
     schedule="cosine", warmup_epochs=3, label_smoothing=0.1, eval_every=5000, checkpoint_every=1000,
     log_every=50, num_workers=8,
