@@ -52,3 +52,10 @@ def test_mask_rcnn_builds_with_module_box_head_and_keeps_masks():
 def test_shufflenet_refuses_grey_input_with_one_clear_error():
     with pytest.raises(SuiteError, match="in_chans=1 is not accepted for 'shufflenet_v2_x0_5'"):
         arch.create("shufflenet_v2_x0_5", act="relu", num_classes=3, in_chans=1)
+
+
+def test_mask_rcnn_refuses_targets_without_masks_with_one_clear_error():
+    model = arch.create("maskrcnn_resnet50_fpn", act="relu", num_classes=3).train()
+    target = {"boxes": torch.tensor([[1.0, 1.0, 20.0, 20.0]]), "labels": torch.tensor([1])}
+    with pytest.raises(SuiteError, match="needs 'masks'.*gave only boxes, labels"):
+        model([torch.rand(3, 64, 64)], [target])

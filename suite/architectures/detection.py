@@ -87,7 +87,19 @@ def maskrcnn_r50(num_classes: int | None = None, **kw) -> MaskRCNN:
     head = ModuleTwoMLPHead(stock.fc6.in_features, stock.fc6.out_features)
     head.load_state_dict(stock.state_dict())  # keeps torchvision's own initialisation
     model.roi_heads.box_head = head
+    model.register_forward_pre_hook(_require_masks, with_kwargs=True)
     return model
+
+
+def _require_masks(model: nn.Module, args: tuple, kwargs: dict):
+    """One clear error instead of torchvision's KeyError deep in the mask head."""
+    targets = args[1] if len(args) > 1 else kwargs.get("targets")
+    if model.training and targets and any("masks" not in t for t in targets):
+        raise SuiteError(
+            "maskrcnn_resnet50_fpn trains on instance masks: every target needs 'masks' (N x H x W), but the "
+            f"data set gave only {', '.join(sorted(targets[0]))}; use a data set with masks, or "
+            "retinanet_resnet50_fpn for boxes only."
+        )
 
 
 class TinyBody(nn.Module):
