@@ -71,10 +71,24 @@ def test_wildcard_picks_up_a_newly_registered_activation(monkeypatch):
 
 def test_paper_matrices_hold_the_papers_grids():
     pwlu = expand("paper-pwlu")
-    assert {c.arch for c in pwlu} == {"resnet18", "resnet50", "mobilenetv2_100",
-                                      "mobilenetv3_large_100", "efficientnet_b0"}
+    imagenet = [c for c in pwlu if c.dataset == "imagenet"]
+    assert {c.arch for c in imagenet} == {"resnet18", "resnet50", "mobilenetv2_100",
+                                          "mobilenetv3_large_100", "efficientnet_b0"}
     assert {c.activation for c in pwlu} == {activations.ACTIVATIONS.resolve(a) for a in ("relu", "swish", "pwlu")}
-    assert {c.recipe for c in pwlu} == {"pwlu-imagenet"}
+    assert {c.recipe for c in imagenet} == {"pwlu-imagenet"}
+    coco = {(c.arch, c.recipe) for c in pwlu if c.dataset == "coco"}
+    assert coco == {("retinanet_resnet50_fpn", "coco"), ("maskrcnn_resnet50_fpn", "coco-maskrcnn")}
+    acon = expand("paper-acon")
+    assert {(c.arch, c.recipe) for c in acon} == {
+        ("shufflenet_v2_x0_5", "acon-shufflenet"), ("shufflenet_v2_x1_5", "acon-shufflenet"),
+        ("resnet50", "acon-resnet"), ("resnet101", "acon-resnet"), ("resnet152", "acon-resnet")}
+    assert {c.activation for c in acon} == {"relu", "silu", "acon_c", "meta_acon"}
+    swish = expand("paper-swish")
+    assert {c.activation for c in swish} >= {"silu", "swish_beta"}  # Swish-1 and Swish, apart
+    assert {c.arch for c in swish} == {"inception_resnet_v2", "mobilenetv1_100", "inception_v3", "inception_v4"}
+    params = {c.activation: c.act_params for c in swish}
+    assert params["prelu"] == {"per_channel": True, "init": 0.25}  # the paper's PReLU
+    assert params["leaky_relu"] == {"negative_slope": 0.01} and params["swish_beta"] == {"per_channel": True}
     ortho = expand("paper-ortho")
     degrees = {(c.activation, c.arch): c.act_params.get("degree") for c in ortho}
     for arch in ("convnext_tiny", "gpt2"):

@@ -1,4 +1,4 @@
-"""Detectors: torchvision's RetinaNet, at paper scale and as a CPU-sized variant.
+"""Detectors: torchvision's RetinaNet and Mask R-CNN at paper scale, and a CPU-sized RetinaNet.
 
 RetinaNet has no background class (sigmoid focal loss): labels are 0 .. num_classes-1,
 and COCO with its category ids 1..90 uses torchvision's num_classes=91. The models take
@@ -9,6 +9,12 @@ Backbone and head activations are swapped by ``create``; torchvision's own ``F.r
 between the P6 and P7 levels of ``retinanet_resnet50_fpn`` is functional and cannot
 be (the surgery report lists it). Without pretrained backbone weights torchvision uses
 plain, trainable BatchNorm, never FrozenBatchNorm.
+
+Mask R-CNN R50-FPN (PWLU's other COCO setting) counts the background as class 0, so COCO
+also takes num_classes=91. torchvision's box head calls ``F.relu`` in its forward, out of
+surgery's reach; ``ModuleTwoMLPHead`` is the same head (same parameters and state-dict
+keys) with ``nn.ReLU`` modules, so its activations are swapped like every other. Training
+it needs instance masks in the targets (``masks``: N x H x W), as torchvision asks.
 """
 from __future__ import annotations
 
@@ -18,7 +24,8 @@ from functools import partial
 
 import torch
 from torch import nn
-from torchvision.models.detection import RetinaNet, retinanet_resnet50_fpn
+from torchvision.models.detection import MaskRCNN, RetinaNet, maskrcnn_resnet50_fpn, retinanet_resnet50_fpn
+from torchvision.models.detection.faster_rcnn import TwoMLPHead
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.backbone_utils import BackboneWithFPN
 from torchvision.models.detection.retinanet import RetinaNetHead
@@ -29,7 +36,7 @@ from suite.errors import SuiteError
 
 
 @contextlib.contextmanager
-def _small_image_sample(model: RetinaNet, size: int = 64):
+def _small_image_sample(model: RetinaNet | MaskRCNN, size: int = 64):
     """One small image, with the detector's resize shrunk to it for the traced forward."""
     transform = model.transform
     saved = transform.min_size, transform.max_size
@@ -52,6 +59,47 @@ def retinanet_r50(num_classes: int | None = None, **kw) -> RetinaNet:
         raise SuiteError("pretrained weights are not accepted for 'retinanet_resnet50_fpn'; the suite trains from scratch.")
     kw.update(weights=None, weights_backbone=None)
     return retinanet_resnet50_fpn(num_classes=num_classes or 91, **kw)
+
+
+class ModuleTwoMLPHead(TwoMLPHead):
+    """torchvision's Fast R-CNN box head with its two ReLUs as modules (surgery can swap them)."""
+
+    def __init__(self, in_channels: int, representation_size: int):
+        super().__init__(in_channels, representation_size)
+        self.act6, self.act7 = nn.ReLU(), nn.ReLU()
+
+    def forward(self, x):
+        x = x.flatten(start_dim=1)
+        return self.act7(self.fc7(self.act6(self.fc6(x))))
+
+
+@register_architecture(
+    "maskrcnn_resnet50_fpn", task="detection", scale="paper", input_size=(3, 800, 800),
+    sample=_small_image_sample, aliases=("maskrcnn", "mask_rcnn_r50_fpn"),
+    description="Mask R-CNN, ResNet-50-FPN backbone (torchvision), COCO; PWLU's other detection setting",
+)
+def maskrcnn_r50(num_classes: int | None = None, **kw) -> MaskRCNN:
+    if kw.get("weights") or kw.get("weights_backbone"):
+        raise SuiteError("pretrained weights are not accepted for 'maskrcnn_resnet50_fpn'; the suite trains from scratch.")
+    kw.update(weights=None, weights_backbone=None)
+    model = maskrcnn_resnet50_fpn(num_classes=num_classes or 91, **kw)
+    stock = model.roi_heads.box_head
+    head = ModuleTwoMLPHead(stock.fc6.in_features, stock.fc6.out_features)
+    head.load_state_dict(stock.state_dict())  # keeps torchvision's own initialisation
+    model.roi_heads.box_head = head
+    model.register_forward_pre_hook(_require_masks, with_kwargs=True)
+    return model
+
+
+def _require_masks(model: nn.Module, args: tuple, kwargs: dict):
+    """One clear error instead of torchvision's KeyError deep in the mask head."""
+    targets = args[1] if len(args) > 1 else kwargs.get("targets")
+    if model.training and targets and any("masks" not in t for t in targets):
+        raise SuiteError(
+            "maskrcnn_resnet50_fpn trains on instance masks: every target needs 'masks' (N x H x W), but the "
+            f"data set gave only {', '.join(sorted(targets[0]))}; use a data set with masks, or "
+            "retinanet_resnet50_fpn for boxes only."
+        )
 
 
 class TinyBody(nn.Module):

@@ -91,5 +91,8 @@ def print_dry_run(plan: Plan, matrix_name: str, console: Console | None = None, 
         console.print(f"cannot run: {why} (see docs/readme/data-tasks.md; --data-root DIR or $SUITE_DATA)")
     for why in sorted({resources[i] for i in blocked if resources.get(i, "").startswith("refused")}):
         console.print(f"cannot run: {why}")
+    from suite.matrix.cost import cost_line
+
+    console.print(cost_line(plan.cells, plan.to_run))
     for line in plan.notices():
         console.print(line)

@@ -54,6 +54,9 @@ class Block(BaseModel):
     act_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     resources: Resources = Field(default_factory=Resources)
+    # arXiv ids of the papers whose published numbers this block reproduces: the report's
+    # published-vs-reproduced page names these cells (and their command) for those numbers.
+    reproduces: list[str] = Field(default_factory=list)
 
     @field_validator("seeds")
     @classmethod

@@ -1,13 +1,16 @@
 """Published numbers (``baselines/*.csv``) and their comparison with reproduced results.
 
 Each CSV row is one number read from a paper: ``paper, table, arxiv, activation, arch,
-task, dataset, metric, value, recipe, notes``. Names are the paper's own spelling
-("ResNet-18", "Swish", "ImageNet"); ``ALIASES`` maps them onto the suite's names so a row
-finds the reproduced cell with the same activation, architecture, data set and metric.
+task, dataset, metric, value, recipe, notes, source_url, read_from``. Names are the paper's
+own spelling ("ResNet-18", "Swish", "ImageNet"); ``ALIASES`` (and ``PAPER_ALIASES`` where a
+paper spells a name its own way) map them onto the suite's names so a row finds the
+reproduced cell with the same activation, architecture, data set and metric.
 
 Accuracy-like metrics (top1, top5, map, map50) are recorded in percent, as the papers print
-them. A metric ``<m>_gain_over_<act>`` is a published difference (e.g. the PWLU abstract's
-"top-1 gain over Swish"); it is compared with the reproduced mean difference.
+them; ``top1_err`` is top-1 error in percent (ACON's tables). A metric
+``<m>_gain_over_<act>`` is a published difference (e.g. the PWLU abstract's "top-1 gain
+over Swish"). ``read_from`` says whether a number was read from the paper itself (or its
+authors' README) or from a text that quotes it ("secondary ..."): ``is_secondary``.
 """
 from __future__ import annotations
 
@@ -18,10 +21,11 @@ from pathlib import Path
 import pandas as pd
 
 from suite.errors import SuiteError
-from suite.report.aggregate import HIGHER_IS_BETTER
 
 COLUMNS = ["paper", "table", "arxiv", "activation", "arch", "task", "dataset", "metric",
-           "value", "recipe", "notes"]
+           "value", "recipe", "notes", "source_url", "read_from"]
+# Where a number was read: the paper, the authors' own README/repository, or a text quoting it.
+READ_FROM = ("paper", "official repository", "secondary")
 TASKS = ("classification", "lm", "detection")
 ARXIV_ID = re.compile(r"^\d{4}\.\d{4,5}(v\d+)?$")
 GAIN = re.compile(r"^(?P<metric>[a-z0-9_]+?)_gain_over_(?P<ref>[a-z0-9]+)$")
@@ -29,22 +33,41 @@ GAIN = re.compile(r"^(?P<metric>[a-z0-9_]+?)_gain_over_(?P<ref>[a-z0-9]+)$")
 # Paper spelling (normalised by `_norm`) -> the suite's canonical spelling (also normalised).
 ALIASES = {
     "activation": {"silu": "swish", "swish1": "swish", "hermitepolynomial": "hermite",
-                   "fourierseries": "fourier", "tropicalpolynomial": "tropical"},
+                   "fourierseries": "fourier", "tropicalpolynomial": "tropical", "lrelu": "leakyrelu"},
     "arch": {"mobilenetv2100": "mobilenetv2", "mobilenetv3large100": "mobilenetv3",
              "mobilenetv3large": "mobilenetv3", "efficientnetb0": "efficientnetb0",
-             "convnexttiny": "convnextt", "gpt2124m": "gpt2", "gpt2small": "gpt2"},
+             "convnexttiny": "convnextt", "gpt2124m": "gpt2", "gpt2small": "gpt2",
+             "mobilenetv1100": "mobilenet", "mobilenetv1": "mobilenet",
+             "shufflenetv205x": "shufflenetv2x05", "shufflenetv215x": "shufflenetv2x15",
+             "retinanet": "retinanetresnet50fpn", "retinanetresnet50": "retinanetresnet50fpn",
+             "maskrcnnr50fpn": "maskrcnnresnet50fpn"},
     "dataset": {"imagenet1k": "imagenet", "ilsvrc2012": "imagenet", "coco2017": "coco",
                 "mscoco": "coco", "owt": "openwebtext"},
 }
+
+
+# Per paper (arXiv id): spellings that mean something else there. In arXiv 1710.05941
+# "Swish" is x * sigmoid(beta x) with trainable beta (the suite's swish_beta) and "Swish-1"
+# is beta = 1 (silu); elsewhere "Swish" is taken as silu.
+PAPER_ALIASES = {"1710.05941": {"activation": {"swish": "swishbeta"}}}
+
+
+def is_secondary(read_from: str) -> bool:
+    """True where the number was quoted by another text, not read from the paper itself."""
+    return str(read_from).strip().lower().startswith("secondary")
 
 
 def _norm(text: str) -> str:
     return re.sub(r"[^a-z0-9]", "", str(text).lower())
 
 
-def canonical(kind: str, name: str) -> str:
-    """Matching key of an activation/arch/dataset name: lower case, no punctuation, aliased."""
+def canonical(kind: str, name: str, arxiv: str | None = None) -> str:
+    """Matching key of an activation/arch/dataset name: lower case, no punctuation, aliased
+    (by the paper's own ``PAPER_ALIASES`` first when ``arxiv`` is given)."""
     key = _norm(name)
+    paper = PAPER_ALIASES.get(str(arxiv or "").split("v")[0], {}).get(kind, {})
+    if key in paper:
+        return paper[key]
     return ALIASES.get(kind, {}).get(key, key)
 
 
@@ -64,9 +87,14 @@ def validate(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     values = []
     for i, row in frame.iterrows():
         where = f"{source} row {i + 2}"
-        for col in ("paper", "table", "arxiv", "activation", "arch", "task", "dataset", "metric"):
+        for col in ("paper", "table", "arxiv", "activation", "arch", "task", "dataset", "metric",
+                    "source_url", "read_from"):
             if not str(row[col]).strip() or str(row[col]) == "nan":
-                raise SuiteError(f"{where}: column {col!r} is empty; every baseline needs it.")
+                raise SuiteError(f"{where}: column {col!r} is empty; every baseline needs it "
+                                 "(where the number is printed and where it was read).")
+        if not str(row["read_from"]).strip().lower().startswith(READ_FROM):
+            raise SuiteError(f"{where}: read_from {row['read_from']!r} is not accepted; expected a text "
+                             f"starting with one of: {', '.join(READ_FROM)}.")
         if not ARXIV_ID.match(str(row["arxiv"])):
             raise SuiteError(f"{where}: arxiv id {row['arxiv']!r} is not accepted; expected "
                              "the form 2104.03693 (optionally with a version, 2104.03693v2).")
@@ -94,52 +122,3 @@ def load_baselines(directory: str | Path | None = None) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame(columns=[*COLUMNS, "source"])
     return pd.concat(frames, ignore_index=True)
-
-
-def percent_scale(summary: pd.DataFrame, metric: str) -> float:
-    """100 when the store holds an accuracy-like metric as a fraction (all |means| <= 1),
-    so that it compares with the papers' percent; else 1."""
-    means = summary.loc[summary["metric"] == metric, "mean"].dropna().abs()
-    return 100.0 if metric in HIGHER_IS_BETTER and not means.empty and means.max() <= 1.0 else 1.0
-
-
-def compare(baselines: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
-    """Published next to reproduced: one row per baseline, with the reproduced mean, std, n
-    and ``difference`` = reproduced - published (NaN where the suite has no such run)."""
-    out_cols = ["paper", "table", "arxiv", "activation", "arch", "dataset", "metric",
-                "published", "reproduced", "reproduced_std", "n", "difference",
-                "matched_activation", "matched_arch", "matched_recipe", "recipe", "notes"]
-    if baselines.empty:
-        return pd.DataFrame(columns=out_cols)
-    repro = summary.copy()
-    for kind in ("activation", "arch", "dataset"):
-        repro[f"_{kind}"] = repro[kind].map(lambda n, k=kind: canonical(k, n))
-    rows = []
-    for b in baselines.itertuples(index=False):
-        gain = GAIN.match(b.metric)
-        metric = gain.group("metric") if gain else b.metric
-        sel = repro[(repro["_activation"] == canonical("activation", b.activation))
-                    & (repro["_arch"] == canonical("arch", b.arch))
-                    & (repro["_dataset"] == canonical("dataset", b.dataset))
-                    & (repro["metric"] == metric) & (repro["n"] > 0)]
-        row = {"paper": b.paper, "table": b.table, "arxiv": b.arxiv, "activation": b.activation,
-               "arch": b.arch, "dataset": b.dataset, "metric": b.metric, "published": b.value,
-               "reproduced": math.nan, "reproduced_std": math.nan, "n": 0, "difference": math.nan,
-               "matched_activation": "", "matched_arch": "", "matched_recipe": "",
-               "recipe": b.recipe, "notes": b.notes}
-        if not sel.empty:
-            hit = sel.sort_values("n", ascending=False).iloc[0]
-            scale = percent_scale(summary, metric)
-            mean, std = hit["mean"] * scale, hit["std"] * scale
-            if gain:
-                ref = repro[(repro["_activation"] == canonical("activation", gain.group("ref")))
-                            & (repro["arch"] == hit["arch"]) & (repro["dataset"] == hit["dataset"])
-                            & (repro["recipe"] == hit["recipe"]) & (repro["metric"] == metric)
-                            & (repro["n"] > 0)]
-                mean = mean - ref.iloc[0]["mean"] * scale if not ref.empty else math.nan
-                std = math.nan
-            row.update(reproduced=mean, reproduced_std=std, n=int(hit["n"]),
-                       difference=mean - b.value, matched_activation=hit["activation"],
-                       matched_arch=hit["arch"], matched_recipe=hit["recipe"])
-        rows.append(row)
-    return pd.DataFrame(rows, columns=out_cols)

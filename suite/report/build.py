@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from suite.report import aggregate, baselines, plots, tables
+from suite.report import aggregate, baselines, plots, published, tables
 from suite.store import Problem, Store
 
 
@@ -24,6 +24,9 @@ class Report:
     figures: list[plots.Figure] = field(default_factory=list)
     runs_csv: Path | None = None
     unfinished: list[dict[str, Any]] = field(default_factory=list)
+    published_page: Path | None = None  # the per-paper published-vs-reproduced page (Markdown)
+    published_html: str = ""  # the same, as the site's leading HTML fragment
+    published_summary: list[str] = field(default_factory=list)
 
 
 def header_text(prov: dict[str, Any], store_root: Path, smoke_label: str | None) -> str:
@@ -69,20 +72,25 @@ def build_report(store_root: str | Path, out: str | Path, baselines_dir: str | P
     delta = aggregate.deltas(runs, summary)
     ranks = aggregate.average_ranks(summary)
     profile = aggregate.performance_profile(summary)
-    published = baselines.compare(baselines.load_baselines(baselines_dir), summary)
+    comparison = published.compare(baselines.load_baselines(baselines_dir), values)
+    missing = published.load_missing(baselines_dir)
 
     trained_params = aggregate.run_act_params(runs)
     report.tables = [
+        published.table(comparison),  # first: the site leads with it
         tables.leaderboard(summary, aggregate.parameter_overhead(runs),
                            aggregate.kernel_speed(bench, trained_params),
                            aggregate.train_step_speed(bench, trained_params)),
         tables.deltas_table(delta),
         tables.ranks_table(ranks, profile),
-        tables.published_table(published),
     ]
     for table in report.tables:
         report.table_files[table.name] = tables.write_table(table, out, tag, header)
     out.mkdir(parents=True, exist_ok=True)
+    report.published_page = out / f"published-by-paper-{tag}.md"
+    report.published_page.write_text(published.to_markdown(comparison, missing, header))
+    report.published_html = published.to_html(comparison, missing)
+    report.published_summary = published.console_summary(comparison, missing)
     report.runs_csv = out / f"runs-{tag}.csv"
     runs.frame.drop(columns=["path"]).to_csv(report.runs_csv, index=False)
     bad = runs.frame[runs.frame["status"] != "done"]

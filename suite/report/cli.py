@@ -46,7 +46,11 @@ def _print_summary(report, extra: list[Path] = ()) -> None:
     for problem in report.problems:
         console.print(f"[red]problem[/red] {problem.path}: {problem.reason}")
     files = [p for paths in report.table_files.values() for p in paths] + [f.path for f in report.figures]
-    files += [report.runs_csv, *extra]
+    files += [report.runs_csv, report.published_page, *extra]
+    if report.published_summary:
+        console.print(f"published vs reproduced (per paper: {report.published_page}):")
+        for line in report.published_summary:
+            console.print(f"  {line}")
     console.print(f"wrote {len(files)} files into {report.out} (conditions: {report.tag}):")
     for path in files:
         console.print(f"  {path}")

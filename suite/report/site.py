@@ -17,7 +17,7 @@ TITLES = {
     "leaderboard": "Leaderboard",
     "deltas": "Differences against ReLU and Swish",
     "ranks": "Average rank and performance profile",
-    "published-vs-reproduced": "Published vs reproduced",
+    "published-vs-reproduced": "Published vs reproduced, per paper",
 }
 
 
@@ -35,7 +35,9 @@ def render(report: Report) -> str:
         sections.append({
             "name": table.name,
             "title": TITLES.get(table.name, table.name),
-            "html": tables.to_html(table),
+            # the published comparison is shown grouped by paper (its flat table is a download)
+            "html": report.published_html if table.name == "published-vs-reproduced" and report.published_html
+            else tables.to_html(table),
             "links": [p.relative_to(report.out).as_posix() for p in report.table_files.get(table.name, [])],
         })
     figures = [{"src": f.path.relative_to(report.out).as_posix(), "caption": f.caption} for f in report.figures]

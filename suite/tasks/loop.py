@@ -222,12 +222,17 @@ def build_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
         groups = [{"params": params, "weight_decay": recipe.weight_decay}]
     if recipe.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=recipe.lr, momentum=recipe.momentum, nesterov=recipe.nesterov)
+    if recipe.optimizer == "rmsprop":
+        from timm.optim import RMSpropTF  # TensorFlow's RMSProp, as the Swish paper trained
+
+        # decay 0.9 and epsilon 1.0: TF-slim's defaults for Inception-style training
+        return RMSpropTF(groups, lr=recipe.lr, alpha=0.9, eps=1.0, momentum=recipe.momentum)
     return torch.optim.AdamW(groups, lr=recipe.lr, betas=recipe.betas)
 
 
 def build_scheduler(optimizer, recipe: Recipe, total_steps: int, warmup: int):
     """A timm scheduler stepped per update (``step_update(step)``); None for a constant lr."""
-    from timm.scheduler import CosineLRScheduler, MultiStepLRScheduler
+    from timm.scheduler import CosineLRScheduler, MultiStepLRScheduler, PolyLRScheduler
 
     common = dict(warmup_t=warmup, warmup_lr_init=recipe.warmup_lr_init, t_in_epochs=False)
     if recipe.schedule == "cosine":
@@ -235,6 +240,8 @@ def build_scheduler(optimizer, recipe: Recipe, total_steps: int, warmup: int):
     if recipe.schedule == "step":
         milestones = [max(1, int(round(f * total_steps))) for f in recipe.milestones]
         return MultiStepLRScheduler(optimizer, decay_t=milestones, decay_rate=recipe.gamma, **common)
+    if recipe.schedule == "linear":  # power 1: a straight line from lr to min_lr (ACON's recipes)
+        return PolyLRScheduler(optimizer, t_initial=total_steps, power=1.0, lr_min=recipe.min_lr, **common)
     return None
 
 

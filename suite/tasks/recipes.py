@@ -37,7 +37,7 @@ class Recipe(BaseModel):
     grad_accum: int = Field(1, ge=1)  # micro-batches per step (memory, not math)
 
     # optimizer
-    optimizer: Literal["sgd", "adamw"] = "sgd"
+    optimizer: Literal["sgd", "adamw", "rmsprop"] = "sgd"  # rmsprop: TensorFlow's (the Swish paper's)
     lr: float = Field(..., gt=0)
     momentum: float = 0.9
     nesterov: bool = False
@@ -46,7 +46,7 @@ class Recipe(BaseModel):
     no_decay_act_and_1d: bool = False  # no weight decay on activation parameters, biases, norms
 
     # learning-rate schedule (per step); warm-up in steps or epochs (whichever is larger)
-    schedule: Literal["cosine", "step", "constant"] = "cosine"
+    schedule: Literal["cosine", "step", "linear", "constant"] = "cosine"  # linear: to min_lr at the end
     warmup_steps: int = Field(0, ge=0)
     warmup_epochs: float = Field(0.0, ge=0)
     warmup_lr_init: float = Field(0.0, ge=0)
@@ -225,6 +225,60 @@ register_recipe(
     description="RetinaNet 1x schedule: 90k steps of 16 images, SGD, lr x0.1 at 60k and 80k",
     source="Lin et al., Focal Loss (RetinaNet), arXiv 1708.02002; Detectron2 retinanet_R_50_FPN_1x",
     steps=90_000, batch_size=16, optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=1e-4,
+    schedule="step", milestones=(60_000 / 90_000, 80_000 / 90_000), gamma=0.1, warmup_steps=1000,
+    warmup_lr_init=1e-5, eval_every=10_000, checkpoint_every=1000, log_every=20, eval_batch_size=8,
+    num_workers=4,
+)
+
+# ---------------------------------------------------------------- the papers' own protocols
+# ACON's ImageNet recipes: the official train.py defaults of the authors' repository, as
+# listed in ../shared/published/README.md (code defaults, not confirmed against the paper).
+register_recipe(
+    name="acon-resnet", task="classification",
+    description="ACON authors' ResNet defaults: batch 256, 600k iterations, SGD 0.9, lr 0.1 linearly to 0, wd 1e-4",
+    source="Ma et al., Activate or Not (ACON), CVPR 2021, arXiv 2009.04759: official repository train.py defaults",
+    verified=False,  # from the code's defaults; the paper's text was not read; eval/AMP/workers are the suite's
+    steps=600_000, batch_size=256, optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=1e-4,
+    schedule="linear", min_lr=0.0, image_size=224, data_options={"augment": {"color_jitter": 0.4}},
+    eval_every=20_000, checkpoint_every=2000, log_every=50, num_workers=8,
+)
+register_recipe(
+    name="acon-shufflenet", task="classification",
+    description="ACON authors' ShuffleNetV2 defaults: batch 1024, 300k iterations, SGD 0.9, lr 0.5 linearly to 0, "
+                "wd 4e-5, label smoothing 0.1",
+    source="Ma et al., Activate or Not (ACON), CVPR 2021, arXiv 2009.04759: official repository train.py defaults",
+    verified=False,  # from the code's defaults; the paper's text was not read; eval/AMP/workers are the suite's
+    steps=300_000, batch_size=1024, optimizer="sgd", lr=0.5, momentum=0.9, weight_decay=4e-5,
+    label_smoothing=0.1, schedule="linear", min_lr=0.0, image_size=224,
+    data_options={"augment": {"color_jitter": 0.4}},
+    eval_every=20_000, checkpoint_every=2000, log_every=50, num_workers=8,
+)
+# Swish's ImageNet protocol (arXiv 1710.05941 Sec. 5): RMSProp, the same number of steps for
+# every activation (set by ReLU's convergence), the best of 3 learning rates. The paper gives
+# neither the rates nor the steps nor the batch: lr, batch, epochs, weight decay, label
+# smoothing, warm-up and the cosine decay below are GUESSES (RMSProp itself follows TF-slim's
+# Inception defaults: decay 0.9, momentum 0.9, eps 1.0). Image size: each network's own.
+# Picking the best of 3 rates is not done: run the block with recipe_overrides = {lr = ...}.
+register_recipe(
+    name="swish-imagenet", task="classification",
+    description="Swish paper's ImageNet protocol as far as known: RMSProp, same steps for every activation "
+                "(lr, batch, length and schedule are guesses)",
+    source="Ramachandran, Zoph, Le, arXiv 1710.05941 v2, Sec. 5 (RMSProp, fixed steps, best of 3 lrs); "
+           "TF-slim train_image_classifier.py RMSProp defaults",
+    verified=False,  # lr, batch_size, epochs, weight_decay, label_smoothing and schedule are not in the paper
+    epochs=100, batch_size=256, optimizer="rmsprop", lr=0.032, momentum=0.9, weight_decay=4e-5,
+    schedule="cosine", warmup_epochs=3, label_smoothing=0.1, eval_every=5000, checkpoint_every=1000,
+    log_every=50, num_workers=8,
+)
+# PWLU's COCO detectors (arXiv 2104.03693, read through a secondary source: R50-FPN, train2017
+# / val2017, trained from scratch). The schedule is not known: the 1x Detectron2 schedules
+# below are GUESSES (from scratch usually needs longer).
+register_recipe(
+    name="coco-maskrcnn", task="detection",
+    description="Mask R-CNN 1x schedule: 90k steps of 16 images, SGD lr 0.02, x0.1 at 60k and 80k",
+    source="He et al., Mask R-CNN, arXiv 1703.06870; Detectron2 mask_rcnn_R_50_FPN_1x; PWLU's own schedule unread",
+    verified=False,  # PWLU's COCO schedule was not readable; 1x is Detectron2's default
+    steps=90_000, batch_size=16, optimizer="sgd", lr=0.02, momentum=0.9, weight_decay=1e-4,
     schedule="step", milestones=(60_000 / 90_000, 80_000 / 90_000), gamma=0.1, warmup_steps=1000,
     warmup_lr_init=1e-5, eval_every=10_000, checkpoint_every=1000, log_every=20, eval_batch_size=8,
     num_workers=4,
