@@ -93,6 +93,6 @@ def print_dry_run(plan: Plan, matrix_name: str, console: Console | None = None, 
         console.print(f"cannot run: {why}")
     from suite.matrix.cost import cost_line
 
-    console.print(cost_line(plan.cells, plan.to_run))
+    console.print(cost_line(plan.cells, [c for c in plan.to_run if c.id not in blocked]))
     for line in plan.notices():
         console.print(line)

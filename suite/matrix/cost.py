@@ -47,5 +47,8 @@ def cost(cells: Iterable[Cell]) -> Cost:
 def cost_line(all_cells: list[Cell], to_run: list[Cell]) -> str:
     """One line for --dry-run: the cost of what would run, and of the whole selection."""
     run, total = cost(to_run), cost(all_cells)
+    if not run.cells:
+        return (f"cost: no cell would run now; all {total.cells} book at most {total.text()} "
+                "(per cell: GPUs (or CPUs, without GPUs) x nodes x time limit).")
     return (f"cost: at most {run.text()} for the {run.cells} cell(s) that would run "
             f"({total.text()} for all {total.cells}; per cell: GPUs (or CPUs, without GPUs) x nodes x time limit).")
