@@ -69,13 +69,14 @@ def build_report(store_root: str | Path, out: str | Path, baselines_dir: str | P
     delta = aggregate.deltas(runs, summary)
     ranks = aggregate.average_ranks(summary)
     profile = aggregate.performance_profile(summary)
-    published = baselines.compare(baselines.load_baselines(baselines_dir), summary)
+    # Published numbers name activations, not configurations: match on the registered name.
+    configs = aggregate.row_configs(runs)
+    by_name = summary.assign(activation=summary["activation"].map(lambda a: configs.get(a, (a,))[0]))
+    published = baselines.compare(baselines.load_baselines(baselines_dir), by_name)
 
-    trained_params = aggregate.run_act_params(runs)
     report.tables = [
-        tables.leaderboard(summary, aggregate.parameter_overhead(runs),
-                           aggregate.kernel_speed(bench, trained_params),
-                           aggregate.train_step_speed(bench, trained_params)),
+        *tables.leaderboards(summary, aggregate.parameter_overhead(runs),
+                             aggregate.kernel_speed(bench, configs), aggregate.train_step_speed(bench, configs)),
         tables.deltas_table(delta),
         tables.ranks_table(ranks, profile),
         tables.published_table(published),
