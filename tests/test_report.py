@@ -171,7 +171,7 @@ def test_every_plot_is_a_valid_nonempty_png(published):
     out, _ = published
     pngs = sorted((out / "plots").glob("*.png"))
     names = {p.name for p in pngs}
-    expected = {"bars-top1.png", "bars-loss.png", "bars-val-loss.png", "bars-perplexity.png",
+    expected = {"points-top1.png", "points-loss.png", "points-val-loss.png", "points-perplexity.png",
                 "shapes-resnet18-digits-smoke.png", "shapes-gpt2-local-text-smoke.png",
                 "curves-resnet18-digits-smoke.png", "curves-gpt2-local-text-smoke.png",
                 "pareto.png", "profile.png"}
@@ -225,6 +225,8 @@ def test_cli_reports_problems_and_bad_store(tmp_path, capsys):
     for path in bad.values():
         assert path.name in printed.replace("\n", "")
     assert not (tmp_path / "o" / "index.html").exists()  # report writes no site; publish does
+    # no bench records, no Pareto plot: a run's own throughput includes compiling kernels
+    assert not (tmp_path / "o" / "plots" / "pareto.png").exists()
     assert suite.cli.main(["report", "--store", str(tmp_path / "nowhere")]) == 2
     assert "error: store" in capsys.readouterr().err
 
@@ -279,3 +281,27 @@ def test_store_is_not_modified_by_report(tmp_path):
     before = sorted(p.relative_to(tmp_path) for p in (tmp_path / "store").rglob("*"))
     assert suite.cli.main(["report", "--store", str(tmp_path / "store"), "--out", str(tmp_path / "o")]) == 0
     assert sorted(p.relative_to(tmp_path) for p in (tmp_path / "store").rglob("*")) == before
+
+
+def test_record_text_is_escaped_in_every_html_page(tmp_path):
+    """Names come from store files anyone may write: markup in them must reach the pages as
+    text, never as elements (a failed cell's error lands in the unfinished table too)."""
+    from test_significance import rec
+
+    from suite.store import Store
+
+    evil = "<img src=x onerror=alert(1)>"
+    store = Store(tmp_path / "store")
+    for seed in range(3):
+        store.write("train", f"a{seed}", rec("relu", evil, "classification", "<b>data</b>", {"top1": 0.5 + seed / 10},
+                                             seed, recipe="<script>alert(2)</script>"))
+    failed = rec("swish", evil, "classification", "<b>data</b>", {}, 0, recipe="r", status="failed")
+    failed["error"] = {"type": "RuntimeError", "message": evil}
+    store.write("train", "f0", failed)
+    assert suite.cli.main(["publish", "--store", str(tmp_path / "store"), "--out", str(tmp_path / "o")]) == 0
+    pages = [tmp_path / "o" / "index.html", *(tmp_path / "o").glob("leaderboard-*.html")]
+    assert len(pages) == 2
+    for page in pages:
+        text = page.read_text()
+        assert "<img src=x" not in text and "<script>alert" not in text and "<b>data" not in text, page
+        assert "&lt;img src=x onerror=alert(1)&gt;" in text, page

@@ -74,9 +74,10 @@ def build_report(store_root: str | Path, out: str | Path, baselines_dir: str | P
     by_name = summary.assign(activation=summary["activation"].map(lambda a: configs.get(a, (a,))[0]))
     published = baselines.compare(baselines.load_baselines(baselines_dir), by_name)
 
+    kernel_speed = aggregate.kernel_speed(bench, configs)
+    step_speed = aggregate.train_step_speed(bench, configs)
     report.tables = [
-        *tables.leaderboards(summary, aggregate.parameter_overhead(runs),
-                             aggregate.kernel_speed(bench, configs), aggregate.train_step_speed(bench, configs)),
+        *tables.leaderboards(summary, aggregate.parameter_overhead(runs), kernel_speed, step_speed),
         tables.deltas_table(delta),
         tables.ranks_table(ranks, profile),
         tables.published_table(published),
@@ -89,5 +90,7 @@ def build_report(store_root: str | Path, out: str | Path, baselines_dir: str | P
     bad = runs.frame[runs.frame["status"] != "done"]
     report.unfinished = bad[["activation", "arch", "dataset", "recipe", "seed", "status", "attempts", "error"]] \
         .to_dict("records")
-    report.figures = plots.all_figures(runs, values, summary, profile, out / "plots")
+    # The Pareto plot's speed: a training step's time (what a user waits for), else the kernel's.
+    speed, what = (step_speed, "training step") if not step_speed.empty else (kernel_speed, "kernel fwd+bwd")
+    report.figures = plots.all_figures(runs, values, summary, profile, out / "plots", speed, what)
     return report
