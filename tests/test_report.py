@@ -305,3 +305,15 @@ def test_record_text_is_escaped_in_every_html_page(tmp_path):
         text = page.read_text()
         assert "<img src=x" not in text and "<script>alert" not in text and "<b>data" not in text, page
         assert "&lt;img src=x onerror=alert(1)&gt;" in text, page
+
+
+def test_default_output_is_my_results_never_the_committed_results(tmp_path, monkeypatch):
+    """A quick start's `publish` without --out leaves results/ (the committed board) alone."""
+    make_store(tmp_path / "store")
+    committed = tmp_path / "results" / "index.html"
+    committed.parent.mkdir()
+    committed.write_text("committed board")
+    monkeypatch.chdir(tmp_path)
+    assert suite.cli.main(["publish", "--store", "store"]) == 0
+    assert committed.read_text() == "committed board"
+    assert (tmp_path / "my-results" / "index.html").is_file()
