@@ -160,3 +160,11 @@ def test_degenerate_pairs_get_no_p_value(a, b, expected):
     test = significance.paired_test(np.array(a), np.array(b))
     assert expected in test.reason
     assert (test.p_value == 1.0) if expected == "identical" else math.isnan(test.p_value)
+
+
+def test_nan_metric_done_record_is_listed_with_its_reason(summary):
+    runs, _ = summary
+    flagged = aggregate.without_primary_value(runs)
+    gelu = runs.frame[(runs.frame["act_name"] == "gelu") & (runs.frame["task"] == "detection")]["key"]
+    assert list(flagged["key"]) == list(gelu)
+    assert "its map is nan (not a finite number)" in flagged["reason"].iloc[0]

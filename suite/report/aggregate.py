@@ -187,6 +187,20 @@ def load_runs(store: Store | str | Path, registered=is_registered) -> Runs:
     return Runs(frame=frame, records=chosen, problems=problems)
 
 
+def without_primary_value(runs: Runs) -> pd.DataFrame:
+    """Done cells whose record has no finite value of their task's primary metric, with the
+    reason (these count as done but contribute nothing, so the report must say why)."""
+    rows = []
+    for row in runs.done().itertuples(index=False):
+        metric = PRIMARY_METRIC.get(row.task)
+        value = _number((runs.records[row.key].get("metrics") or {}).get(metric))
+        if metric and not math.isfinite(value):
+            rows.append({"key": row.key, "reason": f"done, but its {metric} is {value!r} (not a finite number)"
+                         if metric in (runs.records[row.key].get("metrics") or {})
+                         else f"done, but its record has no {metric}"})
+    return pd.DataFrame(rows, columns=["key", "reason"])
+
+
 def metric_values(runs: Runs) -> pd.DataFrame:
     """Long frame of final metrics of done cells: one row per (cell, metric), finite only."""
     rows = []
@@ -320,6 +334,8 @@ def primary_means(summary: pd.DataFrame, metric_by_task: dict[str, str] | None =
     each column's primary metric; NaN where an activation has no done seed there."""
     metric_by_task = {**PRIMARY_METRIC, **(metric_by_task or {})}
     wanted = summary["metric"] == summary["task"].map(metric_by_task)
+    if "registered" in summary:
+        wanted &= summary["registered"].astype(bool)  # an unregistered activation is never ranked
     sel = summary[wanted]
     if sel.empty:
         return pd.DataFrame()

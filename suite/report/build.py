@@ -87,7 +87,11 @@ def build_report(store_root: str | Path, out: str | Path, baselines_dir: str | P
     out.mkdir(parents=True, exist_ok=True)
     report.runs_csv = out / f"runs-{tag}.csv"
     runs.frame.drop(columns=["path"]).to_csv(report.runs_csv, index=False)
-    bad = runs.frame[runs.frame["status"] != "done"]
+    # Unfinished: failed and diverged cells, and done cells without a finite primary metric
+    # (their reason in the error column).
+    empty = aggregate.without_primary_value(runs).set_index("key")["reason"]
+    bad = runs.frame[(runs.frame["status"] != "done") | runs.frame["key"].isin(empty.index)].copy()
+    bad["error"] = [empty.get(k, e) for k, e in zip(bad["key"], bad["error"])]
     report.unfinished = bad[["activation", "arch", "dataset", "recipe", "seed", "status", "attempts", "error"]] \
         .to_dict("records")
     # The Pareto plot's speed: a training step's time (what a user waits for), else the kernel's.
