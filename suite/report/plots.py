@@ -73,7 +73,8 @@ def metric_points(values: pd.DataFrame, out: Path) -> list[Figure]:
         data = values[values["metric"] == metric]
         columns = sorted(data["column"].unique())
         n_rows = data["activation"].nunique()
-        fig, axes = plt.subplots(1, len(columns), figsize=(4.6 * len(columns), 0.8 + 0.26 * n_rows), squeeze=False)
+        fig, axes = plt.subplots(1, len(columns), figsize=(4.6 * len(columns), 1.4 + 0.26 * n_rows), squeeze=False,
+                                 layout="constrained")
         try:
             higher = higher_is_better(metric)
         except Exception:
@@ -86,8 +87,7 @@ def metric_points(values: pd.DataFrame, out: Path) -> list[Figure]:
                           color="#2b5d9b", ax=ax)
             ax.set(xlabel=metric, ylabel="", title=col)
             ax.tick_params(axis="y", labelsize=7)
-        fig.suptitle(f"{metric}: mean and 95 % CI over seeds (best first)", y=1.0)
-        fig.tight_layout()
+        fig.suptitle(f"{metric}: mean and 95 % CI over seeds (best first)")
         figures.append(Figure(_save(fig, out / f"points-{_slug(metric)}.png"),
                               f"{metric}: each activation's mean with its 95 % confidence interval over seeds, "
                               f"per architecture/data set, best first; a single seed shows a point without a bar."))
