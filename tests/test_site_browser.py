@@ -49,7 +49,7 @@ def test_dom_has_tables_images_and_label(site):
     proc = chromium(site, "--dump-dom")
     dom = proc.stdout
     assert proc.returncode == 0 and "<html" in dom, proc.stderr[-2000:]
-    for name in ("leaderboard", "deltas", "ranks", "published-vs-reproduced"):
+    for name in ("leaderboard-classification", "leaderboard-lm", "deltas", "ranks", "published-vs-reproduced"):
         assert re.search(rf'<table[^>]*class="{name}"', dom), name
     assert dom.count("<tr") > 10
     imgs = re.findall(r'<img[^>]*src="([^"]+)"', dom)
@@ -71,3 +71,35 @@ def test_screenshot_is_not_blank(site):
         gray = im.convert("L")
         assert ImageStat.Stat(gray).stddev[0] > 20  # text, tables and plots, not an empty page
         assert len(im.convert("RGB").getcolors(maxcolors=1 << 20) or []) > 200
+
+
+MEASURE = """<script>
+const tables = [...document.querySelectorAll("table")].map(t => ({
+  cls: t.className, right: Math.ceil(t.getBoundingClientRect().right),
+  overflow: t.parentElement.scrollWidth - t.parentElement.clientWidth}));
+const out = document.createElement("pre");
+out.id = "measure";
+out.textContent = JSON.stringify({viewport: window.innerWidth,
+  page: document.documentElement.scrollWidth, tables: tables});
+document.body.appendChild(out);
+</script>"""
+
+
+def test_every_table_fits_1400px_without_horizontal_scrolling(site):
+    """At a 1400 px window no table is wider than the page or its scroll box, and the page
+    itself does not scroll sideways (measured by the browser's own layout)."""
+    import json
+
+    page = site / "results" / "index.html"
+    measured = page.with_name("measure.html")
+    measured.write_text(page.read_text().replace("</body>", MEASURE + "</body>"))
+    proc = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={site / 'profile-measure'}", "--window-size=1400,1000",
+                           "--dump-dom", measured.resolve().as_uri()], capture_output=True, text=True, timeout=120)
+    found = re.search(r'<pre id="measure">(.*?)</pre>', proc.stdout, re.S)
+    assert found, proc.stderr[-2000:]
+    data = json.loads(found.group(1).replace("&quot;", '"'))
+    assert 1300 <= data["viewport"] <= 1400, data["viewport"]
+    assert data["page"] <= data["viewport"], data
+    assert {t["cls"] for t in data["tables"]} >= {"leaderboard-classification", "leaderboard-lm", "deltas", "ranks"}
+    for table in data["tables"]:
+        assert table["overflow"] <= 0 and table["right"] <= data["viewport"], table

@@ -1,12 +1,17 @@
 """Aggregate the store's train records into statistics over seeds (pandas + scipy).
 
-One *column* of the leaderboard is a training condition: (arch, task, dataset, recipe).
-For every activation x column x metric this module gives the mean, standard deviation
-(ddof=1), number of seeds, 95 % Student-t confidence half-width, counts of failed,
-diverged and missing seeds; deltas against the ReLU and Swish runs of the same column with
-a paired t-test over matching seeds; average ranks across columns; and an AlgoPerf-style
-performance profile. Nothing is hidden: a failed or diverged cell is counted and shown,
-and a store file that cannot be read is returned as a problem with its path.
+One *row* of the leaderboard is an activation with its parameters ("hermite(degree=3)"),
+one *column* a training condition: (arch, task, dataset, recipe with its overrides, e.g.
+"smoke(steps=40)"); different configurations are never merged. For every row x column x
+metric this module gives the mean, standard deviation (ddof=1), number of seeds, 95 %
+Student-t confidence half-width, counts of failed, diverged, missing and non-finite seeds;
+which rows the seeds separate (``suite.report.significance``: bold, tie-aware ranks, a
+verdict per column); deltas against the ReLU and Swish runs of the same column with a
+guarded paired t-test; average ranks across the columns that separate activations; and an
+AlgoPerf-style performance profile. Nothing is hidden: a failed or diverged cell is counted
+and shown, a done record without a finite metric is flagged with that reason, a record of
+an activation this checkout does not register is shown but not ranked, and a store file
+that cannot be read is returned as a problem with its path.
 
 Which attempt of a cell counts: the newest finished one (done or diverged); a finished
 result is never replaced by a later failed attempt; a cell that never finished is shown
@@ -17,7 +22,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -27,6 +31,7 @@ import pandas as pd
 from scipy import stats
 
 from suite.errors import SuiteError
+from suite.report import significance
 from suite.store import STATUSES, Problem, Store
 
 HIGHER_IS_BETTER = ("top1", "top5", "map", "map50")
@@ -39,7 +44,8 @@ COLUMN_KEYS = ["arch", "task", "dataset", "recipe"]
 # Reference activations for deltas: the first name present in a column is used.
 REFERENCES = {"relu": ("relu",), "swish": ("swish", "silu")}
 RUN_COLUMNS = [
-    "key", "activation", "arch", "task", "dataset", "recipe", "seed", "status", "attempts",
+    "key", "activation", "act_name", "act_params", "arch", "task", "dataset", "recipe", "recipe_name",
+    "overrides", "registered", "seed", "status", "attempts",
     "wall_time_s", "samples_per_s", "params_total", "params_activation", "preemptions",
     "error", "path",
 ]
@@ -111,23 +117,49 @@ def error_text(error: Any) -> str | None:
 
 
 def recipe_column(cell: dict[str, Any]) -> str:
-    """A cell's recipe column: a trial capped by `suite run --max-steps N` is marked apart,
-    so it never lands in the full recipe's (the paper's) column."""
-    recipe = str(cell.get("recipe") or "")
-    cap = (cell.get("recipe_overrides") or {}).get("max_steps")
-    return f"{recipe} [max_steps={cap}]" if cap else recipe
+    """A cell's recipe column: the recipe with its overrides (``embedded(steps=40)``); a trial
+    capped by `suite run --max-steps N` is marked apart, so it never lands in the full
+    recipe's (the paper's) column."""
+    overrides = dict(cell.get("recipe_overrides") or {})
+    cap = overrides.pop("max_steps", None)
+    label = config_label(str(cell.get("recipe") or ""), overrides)
+    return f"{label} [max_steps={cap}]" if cap else label
 
 
-def _run_row(rec: dict[str, Any], attempts: int) -> dict[str, Any]:
+def config_label(name: str, params: Any) -> str:
+    """A name with its parameters, as a row or column reads: ``hermite(degree=3)``; the bare
+    name when there are none."""
+    if not params:
+        return name
+    if not isinstance(params, dict):
+        return f"{name}({params})"
+    text = (f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in sorted(params.items()))
+    return f"{name}({', '.join(text)})"
+
+
+def is_registered(name: str) -> bool:
+    """Whether this checkout registers the activation (imported here: only the report needs it)."""
+    from suite.activations import ACTIVATIONS
+
+    return name in ACTIVATIONS
+
+
+def _run_row(rec: dict[str, Any], attempts: int, registered) -> dict[str, Any]:
     cell = rec["cell"]
     params = rec.get("params") or {}
+    name, recipe = str(cell["activation"]), str(cell.get("recipe") or "")
     return {
         "key": rec["key"],
-        "activation": str(cell["activation"]),
+        "activation": config_label(name, cell.get("act_params")),
+        "act_name": name,
+        "act_params": params_key(cell.get("act_params")),
         "arch": str(cell["arch"]),
         "task": str(cell["task"]),
         "dataset": str(cell["dataset"]),
-        "recipe": recipe_column(cell),  # a --max-steps trial is a column of its own
+        "recipe": recipe_column(cell),  # overrides and a --max-steps trial are columns of their own
+        "recipe_name": recipe,
+        "overrides": params_key(cell.get("recipe_overrides")),
+        "registered": bool(registered(name)),
         "seed": int(cell.get("seed", 0)),
         "status": rec["status"],
         "attempts": attempts,
@@ -141,8 +173,11 @@ def _run_row(rec: dict[str, Any], attempts: int) -> dict[str, Any]:
     }
 
 
-def load_runs(store: Store | str | Path) -> Runs:
-    """Read every train record; choose one attempt per cell; collect problems."""
+def load_runs(store: Store | str | Path, registered=is_registered) -> Runs:
+    """Read every train record; choose one attempt per cell; collect problems.
+
+    ``registered(name)`` says whether an activation is known here; the rows of one that
+    is not are kept (shown) but flagged, and never ranked."""
     store = store if isinstance(store, Store) else Store(Path(store))
     records, problems = store.load("train")
     by_key: dict[str, list[dict[str, Any]]] = {}
@@ -153,10 +188,27 @@ def load_runs(store: Store | str | Path) -> Runs:
             continue
         by_key.setdefault(rec["key"], []).append(rec)
     chosen = {key: choose_attempt(recs) for key, recs in by_key.items()}
-    rows = [_run_row(rec, len(by_key[key])) for key, rec in chosen.items()]
+    rows = [_run_row(rec, len(by_key[key]), registered) for key, rec in chosen.items()]
     frame = pd.DataFrame(rows, columns=RUN_COLUMNS)
+    for name, paths in frame[~frame["registered"]].groupby("act_name")["path"]:
+        problems.append(Problem(Path(str(paths.iloc[0])), f"activation {name!r} is not registered in this "
+                                f"checkout ({len(paths)} record(s)): shown, not ranked"))
     frame = frame.sort_values(["arch", "dataset", "recipe", "activation", "seed"], ignore_index=True)
     return Runs(frame=frame, records=chosen, problems=problems)
+
+
+def without_primary_value(runs: Runs) -> pd.DataFrame:
+    """Done cells whose record has no finite value of their task's primary metric, with the
+    reason (these count as done but contribute nothing, so the report must say why)."""
+    rows = []
+    for row in runs.done().itertuples(index=False):
+        metric = PRIMARY_METRIC.get(row.task)
+        value = _number((runs.records[row.key].get("metrics") or {}).get(metric))
+        if metric and not math.isfinite(value):
+            rows.append({"key": row.key, "reason": f"done, but its {metric} is {value!r} (not a finite number)"
+                         if metric in (runs.records[row.key].get("metrics") or {})
+                         else f"done, but its record has no {metric}"})
+    return pd.DataFrame(rows, columns=["key", "reason"])
 
 
 def metric_values(runs: Runs) -> pd.DataFrame:
@@ -180,19 +232,27 @@ def ci95_half_width(values: Sequence[float]) -> float:
     return float(stats.t.ppf(0.975, n - 1) * np.std(values, ddof=1) / math.sqrt(n))
 
 
+SUMMARY_COLUMNS = ["activation", *COLUMN_KEYS, "metric", "mean", "std", "n", "ci95", "seeds_expected",
+                   "n_failed", "n_diverged", "n_missing", "n_nonfinite", "registered", "is_best", "rank",
+                   "p_vs_best", "p_vs_best_holm", "test_note", "verdict"]
+
+
 def summarize(runs: Runs) -> pd.DataFrame:
-    """Statistics per activation x column x metric, with seed bookkeeping.
+    """Statistics per row (activation with parameters) x column x metric, with bookkeeping.
 
     Columns: activation, arch, task, dataset, recipe, metric, mean, std, n, ci95,
-    seeds_expected (distinct seeds any activation ran in this column), n_failed,
-    n_diverged, n_missing (expected seeds this activation has no record for), is_best.
+    seeds_expected (distinct seeds any row ran in this column), n_failed, n_diverged,
+    n_missing (expected seeds this row has no record for), n_nonfinite (done seeds without
+    a finite value of this metric), registered; and from ``significance.judge_column`` over
+    the registered rows: is_best (bold: the best mean or not significantly worse), rank
+    (tie-aware; NaN where the column does not separate rows), p_vs_best (paired t-test
+    against the best row), p_vs_best_holm, test_note (why there is no p) and the column's
+    verdict.
     """
     frame = runs.frame
     values = metric_values(runs)
-    out_columns = ["activation", *COLUMN_KEYS, "metric", "mean", "std", "n", "ci95",
-                   "seeds_expected", "n_failed", "n_diverged", "n_missing", "is_best"]
     if frame.empty:
-        return pd.DataFrame(columns=out_columns)
+        return pd.DataFrame(columns=SUMMARY_COLUMNS)
     rows = []
     for col, col_cells in frame.groupby(COLUMN_KEYS, sort=True):
         expected = col_cells["seed"].nunique()
@@ -202,29 +262,41 @@ def summarize(runs: Runs) -> pd.DataFrame:
         metrics = sorted(col_values["metric"].unique(), key=metric_sort_key) \
             or [PRIMARY_METRIC.get(col[COLUMN_KEYS.index("task")], "n/a")]
         for act, cells in col_cells.groupby("activation", sort=True):
+            n_done = int((cells["status"] == "done").sum())
             base = dict(zip(COLUMN_KEYS, col), activation=act, seeds_expected=expected,
                         n_failed=int((cells["status"] == "failed").sum()),
                         n_diverged=int((cells["status"] == "diverged").sum()),
-                        n_missing=int(expected - cells["seed"].nunique()))
+                        n_missing=int(expected - cells["seed"].nunique()),
+                        registered=bool(cells["registered"].all()))
             for metric in metrics:
-                vals = col_values[(col_values["activation"] == act) & (col_values["metric"] == metric)]["value"].to_numpy()
-                rows.append({**base, "metric": metric, "n": len(vals),
+                sel = col_values[(col_values["activation"] == act) & (col_values["metric"] == metric)]
+                vals = sel["value"].to_numpy()
+                rows.append({**base, "metric": metric, "n": len(vals), "n_nonfinite": n_done - len(vals),
                              "mean": float(np.mean(vals)) if len(vals) else math.nan,
                              "std": float(np.std(vals, ddof=1)) if len(vals) > 1 else math.nan,
-                             "ci95": ci95_half_width(vals)})
-    summary = pd.DataFrame(rows, columns=[c for c in out_columns if c != "is_best"])
-    summary["is_best"] = False
-    for _, group in summary.groupby([*COLUMN_KEYS, "metric"]):
-        means = group["mean"].dropna()
-        if means.empty:
-            continue
-        metric = group["metric"].iloc[0]
+                             "ci95": ci95_half_width(vals),
+                             "_seeds": dict(zip(sel["seed"].astype(int), vals))})
+    summary = pd.DataFrame(rows)
+    summary = summary.assign(is_best=False, rank=math.nan, p_vs_best=math.nan, p_vs_best_holm=math.nan,
+                             test_note="", verdict="")
+    for (*_, metric), group in summary.groupby([*COLUMN_KEYS, "metric"]):
         try:
-            best = means.max() if higher_is_better(metric) else means.min()
+            higher = higher_is_better(metric)
         except SuiteError:
-            continue  # a metric without a direction has no "best"
-        summary.loc[means.index[means == best], "is_best"] = True
-    return summary[out_columns]
+            summary.loc[group.index, "verdict"] = f"metric {metric!r} has no known direction: not ranked"
+            continue
+        ranked = group[group["registered"]]
+        judged = significance.judge_column(dict(zip(ranked["activation"], ranked["_seeds"])), higher)
+        summary.loc[group.index, "verdict"] = judged.verdict
+        for idx, act in zip(ranked.index, ranked["activation"]):
+            summary.loc[idx, "is_best"] = act in judged.top
+            summary.loc[idx, "rank"] = judged.rank.get(act, math.nan)
+            if act in judged.tests:
+                summary.loc[idx, "p_vs_best"] = judged.tests[act].p_value
+                summary.loc[idx, "p_vs_best_holm"] = judged.p_holm[act]
+                summary.loc[idx, "test_note"] = judged.tests[act].reason
+        summary.loc[group.index[~group["registered"]], "test_note"] = "activation not registered: not ranked"
+    return summary[SUMMARY_COLUMNS]
 
 
 def _pair_by_seed(values: pd.DataFrame, col: tuple, metric: str, act: str, ref: str):
@@ -240,31 +312,30 @@ def deltas(runs: Runs, summary: pd.DataFrame | None = None) -> pd.DataFrame:
     """Difference of each activation's mean against ReLU and Swish in the same column.
 
     ``delta`` = mean(activation) - mean(reference) over all their done seeds; ``p_value``
-    is scipy's paired t-test (``ttest_rel``) over the seeds both ran (NaN below 2 pairs or
-    when the paired differences have no variance); ``n_pairs`` says how many there were.
+    is scipy's paired t-test (``ttest_rel``) over the seeds both ran, guarded by
+    ``significance.paired_test`` (NaN below ``MIN_SEEDS`` pairs or when the paired
+    differences are the same on every seed; ``test_note`` says which); ``n_pairs`` says
+    how many pairs there were. Reported as is, not corrected for the number of rows.
     """
     summary = summarize(runs) if summary is None else summary
     values = metric_values(runs)
-    columns = ["activation", *COLUMN_KEYS, "metric", "reference", "delta", "n_pairs", "p_value"]
+    columns = ["activation", *COLUMN_KEYS, "metric", "reference", "delta", "n_pairs", "p_value", "test_note"]
     rows = []
     for (col_metric), group in summary.groupby([*COLUMN_KEYS, "metric"], sort=True):
         col, metric = tuple(col_metric[:-1]), col_metric[-1]
         present = set(group["activation"])
         means = group.set_index("activation")["mean"]
         for label, candidates in REFERENCES.items():
+            # The plain reference (no parameters) is the row named exactly so.
             ref = next((c for c in candidates if c in present), None)
             if ref is None:
                 continue
             for act in sorted(present - {ref}):
                 a, b = _pair_by_seed(values, col, metric, act, ref)
-                p = math.nan
-                if len(a) >= 2:
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore", RuntimeWarning)
-                        p = float(stats.ttest_rel(a, b).pvalue)
+                test = significance.paired_test(a, b)
                 rows.append({**dict(zip(COLUMN_KEYS, col)), "activation": act, "metric": metric,
                              "reference": ref, "delta": means[act] - means[ref],
-                             "n_pairs": len(a), "p_value": p})
+                             "n_pairs": test.n_pairs, "p_value": test.p_value, "test_note": test.reason})
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -273,6 +344,8 @@ def primary_means(summary: pd.DataFrame, metric_by_task: dict[str, str] | None =
     each column's primary metric; NaN where an activation has no done seed there."""
     metric_by_task = {**PRIMARY_METRIC, **(metric_by_task or {})}
     wanted = summary["metric"] == summary["task"].map(metric_by_task)
+    if "registered" in summary:
+        wanted &= summary["registered"].astype(bool)  # an unregistered activation is never ranked
     sel = summary[wanted]
     if sel.empty:
         return pd.DataFrame()
@@ -285,18 +358,18 @@ def _column_metric(column: tuple, metric_by_task: dict[str, str] | None = None) 
 
 
 def average_ranks(summary: pd.DataFrame, metric_by_task: dict[str, str] | None = None) -> pd.DataFrame:
-    """Mean rank (1 = best, ties averaged) of each activation over the columns it has a
-    value in, ranking by each column's primary metric in its own direction."""
-    wide = primary_means(summary, metric_by_task)
-    if wide.empty:
-        return pd.DataFrame(columns=["activation", "average_rank", "n_columns"])
-    ranks = pd.DataFrame(index=wide.index)
-    for column in wide.columns:
-        higher = higher_is_better(_column_metric(column, metric_by_task))
-        ranks[column] = wide[column].rank(ascending=not higher, method="average")
-    out = pd.DataFrame({"average_rank": ranks.mean(axis=1, skipna=True),
-                        "n_columns": ranks.notna().sum(axis=1)})
-    return out.reset_index().sort_values(["average_rank", "activation"], ignore_index=True)
+    """Mean rank (1 = best; ties at the top share their places) of each row over the
+    columns that separate activations (``summary['rank']`` of each column's primary metric;
+    a column whose spread separates nothing ranks nobody). Sorted best first."""
+    metric_by_task = {**PRIMARY_METRIC, **(metric_by_task or {})}
+    out_columns = ["activation", "average_rank", "n_columns"]
+    if summary.empty:
+        return pd.DataFrame(columns=out_columns)
+    primary = summary[(summary["metric"] == summary["task"].map(metric_by_task)) & summary["rank"].notna()]
+    if primary.empty:
+        return pd.DataFrame(columns=out_columns)
+    out = primary.groupby("activation")["rank"].agg(average_rank="mean", n_columns="count").reset_index()
+    return out.sort_values(["average_rank", "activation"], ignore_index=True)[out_columns]
 
 
 def performance_ratios(summary: pd.DataFrame, metric_by_task: dict[str, str] | None = None) -> pd.DataFrame:
@@ -427,48 +500,47 @@ def load_bench(store: Store | str | Path) -> tuple[pd.DataFrame, list[Problem]]:
     return bench, problems
 
 
-def _matching(bench: pd.DataFrame, act_params: dict[str, str] | None) -> pd.DataFrame:
-    """Rows whose parameters are those the runs used (all rows when not told)."""
-    if act_params is None:
-        return bench
-    wanted = bench["activation"].map(lambda a: act_params.get(a, params_key({})))
-    return bench[bench["params"] == wanted]
+def _per_row(ratios: pd.DataFrame, rows: dict[str, tuple[str, str]] | None) -> pd.DataFrame:
+    """Ratios indexed by (activation, params) -> indexed by leaderboard row: each row gets the
+    ratios of the parameters it trained (none when benched only with others); without
+    ``rows``, per activation name, the fastest parameters."""
+    if rows is None:
+        return ratios.groupby(level="activation").min()
+    picked = {label: ratios.loc[config] for label, config in rows.items() if config in ratios.index}
+    return pd.DataFrame(picked).T if picked else pd.DataFrame()
 
 
-def kernel_speed(bench: pd.DataFrame, act_params: dict[str, str] | None = None) -> pd.DataFrame:
-    """Per activation and device: the fastest of the suite's own implementations (peers
-    excluded), fwd+bwd time relative to ReLU, median over shapes and dtypes (>1 means
-    slower than ReLU). ``act_params`` (activation -> ``params_key``): only bench records
-    with the parameters the runs trained (an activation benched with others gets none)."""
+def kernel_speed(bench: pd.DataFrame, rows: dict[str, tuple[str, str]] | None = None) -> pd.DataFrame:
+    """Per row and device: the fastest of the suite's own implementations (peers excluded),
+    fwd+bwd time relative to ReLU, median over shapes and dtypes (>1 means slower than
+    ReLU). ``rows`` (row label -> (activation, ``params_key``), see ``row_configs``): only
+    bench records with the parameters that row trained."""
     if bench.empty:
         return pd.DataFrame()
     kernels = bench[(bench["benchmark"] == "kernel") & ~bench["impl"].str.startswith("peer:")]
-    kernels = _matching(kernels, act_params)
     if kernels.empty:
         return pd.DataFrame()
-    best_impl = kernels.groupby(["activation", "device", "dtype", "shape"])["ratio_to_relu"].min()
-    return best_impl.groupby(["activation", "device"]).median().unstack("device")
+    best_impl = kernels.groupby(["activation", "params", "device", "dtype", "shape"])["ratio_to_relu"].min()
+    return _per_row(best_impl.groupby(["activation", "params", "device"]).median().unstack("device"), rows)
 
 
-def train_step_speed(bench: pd.DataFrame, act_params: dict[str, str] | None = None) -> pd.DataFrame:
-    """Per activation and device: a training step's time relative to the same step with
-    ReLU (``suite bench --end-to-end``), median over the models timed."""
+def train_step_speed(bench: pd.DataFrame, rows: dict[str, tuple[str, str]] | None = None) -> pd.DataFrame:
+    """Per row and device: a training step's time relative to the same step with ReLU
+    (``suite bench --end-to-end``), median over the models timed."""
     if bench.empty:
         return pd.DataFrame()
-    steps = _matching(bench[bench["benchmark"] == "train_step"], act_params)
+    steps = bench[bench["benchmark"] == "train_step"]
     if steps.empty:
         return pd.DataFrame()
-    return steps.groupby(["activation", "device"])["ratio_to_relu"].median().unstack("device")
+    return _per_row(steps.groupby(["activation", "params", "device"])["ratio_to_relu"].median().unstack("device"),
+                    rows)
 
 
-def run_act_params(runs: Runs) -> dict[str, str]:
-    """activation -> ``params_key`` of the parameters its runs used (the first seen)."""
-    out: dict[str, str] = {}
-    for rec in runs.records.values():
-        cell = rec.get("cell") or {}
-        if cell.get("activation"):
-            out.setdefault(cell["activation"], params_key(cell.get("act_params")))
-    return out
+def row_configs(runs: Runs) -> dict[str, tuple[str, str]]:
+    """Row label -> (activation name, ``params_key`` of its parameters)."""
+    frame = runs.frame.drop_duplicates("activation")
+    return {label: (name, params) for label, name, params
+            in zip(frame["activation"], frame["act_name"], frame["act_params"])}
 
 
 # ---------------------------------------------------------------- provenance & conditions

@@ -72,15 +72,17 @@ def build_report(store_root: str | Path, out: str | Path, baselines_dir: str | P
     delta = aggregate.deltas(runs, summary)
     ranks = aggregate.average_ranks(summary)
     profile = aggregate.performance_profile(summary)
-    comparison = published.compare(baselines.load_baselines(baselines_dir), values)
+    # Published numbers name activations, not configurations: match on the registered name.
+    configs = aggregate.row_configs(runs)
+    by_name = values.assign(activation=values["activation"].map(lambda a: configs.get(a, (a,))[0]))
+    comparison = published.compare(baselines.load_baselines(baselines_dir), by_name)
     missing = published.load_missing(baselines_dir)
 
-    trained_params = aggregate.run_act_params(runs)
+    kernel_speed = aggregate.kernel_speed(bench, configs)
+    step_speed = aggregate.train_step_speed(bench, configs)
     report.tables = [
         published.table(comparison),  # first: the site leads with it
-        tables.leaderboard(summary, aggregate.parameter_overhead(runs),
-                           aggregate.kernel_speed(bench, trained_params),
-                           aggregate.train_step_speed(bench, trained_params)),
+        *tables.leaderboards(summary, aggregate.parameter_overhead(runs), kernel_speed, step_speed),
         tables.deltas_table(delta),
         tables.ranks_table(ranks, profile),
     ]
@@ -93,8 +95,14 @@ def build_report(store_root: str | Path, out: str | Path, baselines_dir: str | P
     report.published_summary = published.console_summary(comparison, missing)
     report.runs_csv = out / f"runs-{tag}.csv"
     runs.frame.drop(columns=["path"]).to_csv(report.runs_csv, index=False)
-    bad = runs.frame[runs.frame["status"] != "done"]
+    # Unfinished: failed and diverged cells, and done cells without a finite primary metric
+    # (their reason in the error column).
+    empty = aggregate.without_primary_value(runs).set_index("key")["reason"]
+    bad = runs.frame[(runs.frame["status"] != "done") | runs.frame["key"].isin(empty.index)].copy()
+    bad["error"] = [empty.get(k, e) for k, e in zip(bad["key"], bad["error"])]
     report.unfinished = bad[["activation", "arch", "dataset", "recipe", "seed", "status", "attempts", "error"]] \
         .to_dict("records")
-    report.figures = plots.all_figures(runs, values, summary, profile, out / "plots")
+    # The Pareto plot's speed: a training step's time (what a user waits for), else the kernel's.
+    speed, what = (step_speed, "training step") if not step_speed.empty else (kernel_speed, "kernel fwd+bwd")
+    report.figures = plots.all_figures(runs, values, summary, profile, out / "plots", speed, what)
     return report

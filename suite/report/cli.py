@@ -10,8 +10,11 @@ from suite.store import default_root
 def _add_common(p) -> None:
     p.add_argument("--store", type=Path, default=None,
                    help="result store to read (default: $SUITE_STORE or ./store)")
-    p.add_argument("--out", type=Path, default=Path("results"),
-                   help="folder to write tables, plots (and index.html) into (default: results/)")
+    # Not results/: that folder holds the committed board, which a user's quick start must
+    # never overwrite; regenerating it is an explicit --out results (docs/readme/report.md).
+    p.add_argument("--out", type=Path, default=Path("my-results"),
+                   help="folder to write tables, plots (and index.html) into (default: my-results/; "
+                        "the committed board is regenerated with --out results)")
     p.add_argument("--baselines", type=Path, default=None,
                    help="folder of published-number CSVs (default: the checkout's baselines/)")
 

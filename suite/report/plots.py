@@ -3,13 +3,16 @@
 Each function takes aggregated frames and an output folder, writes PNGs and returns
 ``Figure`` entries (path + caption) for the site. Figures:
 
-- ``bars-<metric>.png``: mean of a metric per column and activation, error bars = std over seeds;
+- ``points-<metric>.png``: per column, each row's mean with its 95 % CI over seeds, rows
+  sorted by mean, on an axis that spans the data (not bars from 0);
 - ``shapes-<arch>-<dataset>.png``: the learned activation function of every layer, from the
   ``activation_shapes`` each train record carries (sampled by the task from the final
   model, i.e. from the same weights as the final checkpoint; checkpoints are not reopened);
 - ``curves-<arch>-<dataset>.png``: training curves from the records' ``history`` (mean and
   spread over seeds; diverged and failed runs keep the part of the curve they logged);
-- ``pareto.png``: primary metric against training throughput, Pareto front highlighted;
+- ``pareto.png``: primary metric against speed relative to ReLU from the bench records
+  (training step, else kernel fwd+bwd), Pareto front highlighted; never a run's own
+  throughput, which includes compiling kernels on first use;
 - ``profile.png``: the performance profile (fraction of columns within tau of the best).
 """
 from __future__ import annotations
@@ -58,8 +61,9 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def metric_bars(values: pd.DataFrame, out: Path) -> list[Figure]:
-    """One bar chart per metric: columns on x, activations as hue, std over seeds as bars."""
+def metric_points(values: pd.DataFrame, out: Path) -> list[Figure]:
+    """One figure per metric, one panel per column: each row's mean and 95 % CI over seeds
+    as a point with an error bar, rows sorted best first, the axis fitted to the data."""
     figures = []
     if values.empty:
         return figures
@@ -67,25 +71,38 @@ def metric_bars(values: pd.DataFrame, out: Path) -> list[Figure]:
     values = values.assign(column=values.apply(lambda r: _column_name(r, show_recipe), axis=1))
     for metric in sorted(values["metric"].unique(), key=metric_sort_key):
         data = values[values["metric"] == metric]
-        n_cols = data["column"].nunique()
-        fig, ax = plt.subplots(figsize=(max(5.0, 1.6 * n_cols + 2.5), 3.6))
-        sns.barplot(data=data, x="column", y="value", hue="activation", errorbar="sd",
-                    capsize=0.1, err_kws={"linewidth": 1}, ax=ax)
-        ax.set(xlabel="", ylabel=metric, title=f"{metric}: mean ± std over seeds")
-        ax.legend(title="activation", bbox_to_anchor=(1.01, 1), loc="upper left", fontsize="small")
-        figures.append(Figure(_save(fig, out / f"bars-{_slug(metric)}.png"),
-                              f"{metric} per architecture/data set (error bars: std over seeds)."))
+        columns = sorted(data["column"].unique())
+        n_rows = data["activation"].nunique()
+        fig, axes = plt.subplots(1, len(columns), figsize=(4.6 * len(columns), 1.4 + 0.26 * n_rows), squeeze=False,
+                                 layout="constrained")
+        try:
+            higher = higher_is_better(metric)
+        except Exception:
+            higher = True
+        for ax, col in zip(axes[0], columns):
+            sel = data[data["column"] == col]
+            order = sel.groupby("activation")["value"].mean().sort_values(ascending=not higher).index
+            sns.pointplot(data=sel, y="activation", x="value", order=list(order), errorbar=("ci", 95),
+                          linestyle="none", marker="o", markersize=4, capsize=0.3, err_kws={"linewidth": 1},
+                          color="#2b5d9b", ax=ax)
+            ax.set(xlabel=metric, ylabel="", title=col)
+            ax.tick_params(axis="y", labelsize=7)
+        fig.suptitle(f"{metric}: mean and 95 % CI over seeds (best first)")
+        figures.append(Figure(_save(fig, out / f"points-{_slug(metric)}.png"),
+                              f"{metric}: each activation's mean with its 95 % confidence interval over seeds, "
+                              f"per architecture/data set, best first; a single seed shows a point without a bar."))
     return figures
 
 
-def _shape_frame(runs: Runs, keys: list[str]) -> pd.DataFrame:
+def _shape_frame(runs: Runs, labels: dict[str, str]) -> pd.DataFrame:
+    """Long frame of the learned shapes of the cells ``labels`` (key -> row label) names."""
     rows = []
-    for key in keys:
+    for key, label in labels.items():
         rec = runs.records[key]
         for layer, curve in (rec.get("activation_shapes") or {}).items():
             x, y = curve.get("x") or [], curve.get("y") or []
             for xi, yi in zip(x, y):
-                rows.append({"activation": rec["cell"]["activation"], "layer": str(layer),
+                rows.append({"activation": label, "layer": str(layer),
                              "x": float(xi), "y": float(yi)})
     return pd.DataFrame(rows, columns=["activation", "layer", "x", "y"])
 
@@ -96,7 +113,7 @@ def activation_shapes(runs: Runs, out: Path) -> list[Figure]:
     done = runs.done()
     for column, cells in done.groupby(COLUMN_KEYS, sort=True):
         firsts = cells.sort_values("seed").groupby("activation").head(1)
-        data = _shape_frame(runs, list(firsts["key"]))
+        data = _shape_frame(runs, dict(zip(firsts["key"], firsts["activation"])))
         if data.empty:
             continue
         n_layers = data["layer"].nunique()
@@ -141,45 +158,52 @@ def training_curves(runs: Runs, out: Path) -> list[Figure]:
         # keep a single evaluation point visible).
         metrics = sorted(data["metric"].unique(), key=lambda m: ("train" not in m, metric_sort_key(m)))[:4]
         data = data[data["metric"].isin(metrics)]
+        # Lines, one per activation (mean over seeds); markers only where a metric was
+        # evaluated too rarely to draw a line.
+        sparse = data.groupby("metric")["step"].nunique().min() < 4
         grid = sns.relplot(data=data, x="step", y="value", hue="activation", col="metric",
-                           col_order=metrics, kind="line", errorbar="sd", marker="o", markersize=4,
-                           height=2.8, aspect=1.2,
+                           col_order=metrics, kind="line", errorbar=None, linewidth=1,
+                           marker="o" if sparse else None, markersize=3, height=2.8, aspect=1.2,
                            facet_kws={"sharey": False})
         grid.set_titles("{col_name}")
         arch, task, dataset, recipe = column
-        grid.figure.suptitle(f"training curves, {arch}/{dataset} [{recipe}] (mean ± std over seeds)", y=1.04)
+        grid.figure.suptitle(f"training curves, {arch}/{dataset} [{recipe}] (mean over seeds)", y=1.04)
         figures.append(Figure(_save(grid.figure, out / f"curves-{_slug(arch, dataset, recipe)}.png"),
                               f"Training curves of {arch}/{dataset} [{recipe}] from the records' history."))
     return figures
 
 
-def pareto(runs: Runs, summary: pd.DataFrame, out: Path) -> list[Figure]:
-    """Primary metric against training throughput per column; Pareto front drawn and ringed."""
-    done = runs.done()
-    throughput = done.groupby([*COLUMN_KEYS, "activation"])["samples_per_s"].mean().rename("samples_per_s")
+def pareto(summary: pd.DataFrame, speed: pd.DataFrame | None, out: Path, what: str = "") -> list[Figure]:
+    """Primary metric against time relative to ReLU (``speed``: rows x devices from the bench
+    records, first device) per column; the Pareto front drawn and ringed. No bench
+    records, no figure: a run's own throughput includes compiling kernels on first use."""
+    if speed is None or speed.empty:
+        return []
+    device = speed.columns[0]
     primary = summary[summary["metric"] == summary["task"].map(PRIMARY_METRIC)]
-    data = primary.join(throughput, on=[*COLUMN_KEYS, "activation"]).dropna(subset=["mean", "samples_per_s"])
+    data = primary.assign(ratio=primary["activation"].map(speed[device])).dropna(subset=["mean", "ratio"])
     if data.empty:
         return []
     columns = sorted(data.groupby(COLUMN_KEYS).groups)
-    fig, axes = plt.subplots(1, len(columns), figsize=(4.2 * len(columns), 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(columns), figsize=(4.6 * len(columns), 3.8), squeeze=False)
     for ax, column in zip(axes[0], columns):
         sel = data[(data[COLUMN_KEYS] == pd.Series(column, index=COLUMN_KEYS)).all(axis=1)]
         metric = sel["metric"].iloc[0]
-        front = pareto_front(sel["samples_per_s"], sel["mean"], x_higher=True, y_higher=higher_is_better(metric))
-        sns.scatterplot(data=sel, x="samples_per_s", y="mean", hue="activation", s=60, ax=ax, legend=False)
-        pts = sel[front].sort_values("samples_per_s")
-        ax.plot(pts["samples_per_s"], pts["mean"], "--", color="crimson", lw=1.2, label="Pareto front")
-        ax.scatter(pts["samples_per_s"], pts["mean"], s=160, facecolors="none", edgecolors="crimson")
+        front = pareto_front(sel["ratio"], sel["mean"], x_higher=False, y_higher=higher_is_better(metric))
+        ax.errorbar(sel["ratio"], sel["mean"], yerr=sel["ci95"].fillna(0), fmt="o", ms=4, color="#2b5d9b",
+                    ecolor="#9db4d3", elinewidth=1)
+        pts = sel[front].sort_values("ratio")
+        ax.plot(pts["ratio"], pts["mean"], "--", color="crimson", lw=1.2, label="Pareto front")
+        ax.scatter(pts["ratio"], pts["mean"], s=120, facecolors="none", edgecolors="crimson")
         for _, r in sel.iterrows():
-            ax.annotate(r["activation"], (r["samples_per_s"], r["mean"]), fontsize=7,
-                        xytext=(3, 3), textcoords="offset points")
-        ax.set(xlabel="training throughput (samples/s)", ylabel=metric, title=f"{column[0]}/{column[2]}")
+            ax.annotate(r["activation"], (r["ratio"], r["mean"]), fontsize=6, xytext=(3, 3), textcoords="offset points")
+        ax.set(xlabel=f"{what} time / ReLU ({device}; lower is faster)", ylabel=metric, title=f"{column[0]}/{column[2]}")
         ax.legend(fontsize="small")
     fig.tight_layout()
     return [Figure(_save(fig, out / "pareto.png"),
-                   "Primary metric against training throughput (samples/s, same machine); "
-                   "red: the Pareto front (no activation is both faster and better).")]
+                   f"Primary metric (mean, 95 % CI) against {what} time relative to ReLU from `python -m suite bench` "
+                   "records with the parameters each row trained; red: the Pareto front (no activation is both "
+                   "faster and better).")]
 
 
 def profile_plot(profile: pd.DataFrame, out: Path) -> list[Figure]:
@@ -197,12 +221,13 @@ def profile_plot(profile: pd.DataFrame, out: Path) -> list[Figure]:
 
 
 def all_figures(runs: Runs, values: pd.DataFrame, summary: pd.DataFrame, profile: pd.DataFrame,
-                out: Path) -> list[Figure]:
+                out: Path, speed: pd.DataFrame | None = None, speed_what: str = "") -> list[Figure]:
+    """Every figure; ``speed`` (rows x devices, time / ReLU's) places the Pareto plot."""
     sns.set_theme(style="whitegrid", context="paper")
     figures = []
-    figures += metric_bars(values, out)
+    figures += metric_points(values, out)
     figures += activation_shapes(runs, out)
     figures += training_curves(runs, out)
-    figures += pareto(runs, summary, out)
+    figures += pareto(summary, speed, out, speed_what)
     figures += profile_plot(profile, out)
     return figures

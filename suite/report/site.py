@@ -21,6 +21,11 @@ TITLES = {
 }
 
 
+def title_of_leaderboard(name: str) -> str:
+    task = name.removeprefix("leaderboard-")
+    return f"Leaderboard: {tables.TASK_TITLES.get(task, task)}" if task != name else name
+
+
 def _environment() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
@@ -34,7 +39,7 @@ def render(report: Report) -> str:
     for table in report.tables:
         sections.append({
             "name": table.name,
-            "title": TITLES.get(table.name, table.name),
+            "title": TITLES.get(table.name) or title_of_leaderboard(table.name),
             # the published comparison is shown grouped by paper (its flat table is a download)
             "html": report.published_html if table.name == "published-vs-reproduced" and report.published_html
             else tables.to_html(table),

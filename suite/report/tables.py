@@ -1,23 +1,28 @@
 """Leaderboard tables (pandas): one display frame, written as Markdown, HTML, LaTeX and CSV.
 
-Every table is built once as a frame of strings plus a boolean frame marking the best cell
-of each column; the writers only render it: Markdown with ``**bold**`` (``to_markdown``),
-HTML and LaTeX through pandas' Styler (bold via CSS, booktabs rules in LaTeX). The CSV
-next to each table holds the numbers behind it (tidy, machine-readable).
+Every table is built once as a frame of strings plus a boolean frame marking the bold
+cells (the best and those the seeds do not separate from it); the writers only render it:
+Markdown with ``**bold**`` (``to_markdown``), HTML and LaTeX through pandas' Styler (bold
+via CSS, booktabs rules in LaTeX; every record-derived string escaped, since activation,
+architecture and recipe names come from store files anyone may write). The CSV next to
+each table holds the numbers behind it (tidy, machine-readable).
 """
 from __future__ import annotations
 
 import math
+import html
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from suite.report.aggregate import COLUMN_KEYS, PRIMARY_METRIC, metric_sort_key
+from suite.errors import SuiteError
+from suite.report.aggregate import COLUMN_KEYS, PRIMARY_METRIC, higher_is_better, metric_sort_key
 
 # Metrics shown in the leaderboard per task (the CSV keeps every metric).
 LEADERBOARD_METRICS = {"classification": ("top1", "loss"), "lm": ("val_loss", "perplexity"),
                        "detection": ("map", "map50")}
+TASK_TITLES = {"classification": "Classification", "lm": "Language modelling", "detection": "Detection"}
 
 
 @dataclass
@@ -39,19 +44,24 @@ def fmt(value: float, digits: int = 3) -> str:
 
 
 def seed_note(row) -> str:
-    """'2/3 seeds, 1 diverged': done seeds with a value over the seeds the column ran."""
-    note = f"{int(row['n'])}/{int(row['seeds_expected'])} seeds"
+    """'n=5', or 'n=3/5, 1 failed, 1 diverged': seeds with a value over the seeds the column
+    ran, with every reason a seed has none."""
+    n, expected = int(row["n"]), int(row["seeds_expected"])
+    note = f"n={n}" if n == expected else f"n={n}/{expected}"
     for count, word in ((row["n_failed"], "failed"), (row["n_diverged"], "diverged"),
-                        (row["n_missing"], "missing")):
+                        (row["n_missing"], "missing"), (row.get("n_nonfinite", 0), "done without a value")):
         if count:
             note += f", {int(count)} {word}"
+    if not row.get("registered", True):
+        note += ", unregistered: not ranked"
     return note
 
 
 def cell_text(row) -> str:
+    """'0.953 ± 0.004 (n=5)': mean, 95 % CI half-width over seeds, seed count."""
     if row["n"] == 0:
         return f"— ({seed_note(row)})"
-    spread = f" ± {fmt(row['std'])}" if row["n"] > 1 else ""
+    spread = f" ± {fmt(row['ci95'])}" if row["n"] > 1 else ""
     return f"{fmt(row['mean'])}{spread} ({seed_note(row)})"
 
 
@@ -85,49 +95,86 @@ def _speed(value: float) -> str:
     return f"{value:.2f}x" if math.isfinite(value) else "n/a"
 
 
-def leaderboard(summary: pd.DataFrame, overhead: pd.Series | None = None,
-                speed: pd.DataFrame | None = None, step_speed: pd.DataFrame | None = None) -> Table:
-    """Rows activations; columns (arch/dataset metric) with mean ± std and seed counts; the
-    best mean of each column marked; activation-parameter share; kernel fwd+bwd vs ReLU
-    (``speed``) and training step vs ReLU's (``step_speed``), per device."""
-    shown = shown_metrics(summary)
+def _row_order(task_summary: pd.DataFrame) -> list[str]:
+    """Rows by their average rank over the task's ranked columns, then by the first
+    column's primary mean (best first), then by name: ties stay side by side."""
+    primary = task_summary[task_summary["metric"] == task_summary["task"].map(PRIMARY_METRIC)]
+    rank = primary.groupby("activation")["rank"].mean()
+    first = primary.sort_values(COLUMN_KEYS).groupby("activation").first()
+    try:
+        sign = -1.0 if higher_is_better(str(first["metric"].iloc[0])) else 1.0
+    except (SuiteError, IndexError):
+        sign = 1.0
+    acts = sorted(task_summary["activation"].unique())
+    key = {a: (rank.get(a, math.inf) if math.isfinite(rank.get(a, math.nan)) else math.inf,
+               sign * first["mean"].get(a, math.nan) if math.isfinite(first["mean"].get(a, math.nan)) else math.inf,
+               a) for a in acts}
+    return sorted(acts, key=key.get)
+
+
+def task_leaderboard(task: str, summary: pd.DataFrame, overhead: pd.Series | None = None,
+                     speed: pd.DataFrame | None = None, step_speed: pd.DataFrame | None = None) -> Table:
+    """One task's table: rows (activation with its parameters) sorted by rank; per column
+    and shown metric, mean ± 95 % CI half-width (n seeds); bold where the seeds do not
+    separate a row from the best (``summary.is_best``); the task's rank; the activation
+    parameter share; kernel fwd+bwd and training step time relative to ReLU, per device."""
+    task_summary = summary[summary["task"] == task]
+    shown = shown_metrics(task_summary)
     show_recipe = shown["recipe"].nunique() > 1 if not shown.empty else False
-    activations = sorted(summary["activation"].unique()) if not summary.empty else []
+    activations = _row_order(task_summary)
     display = pd.DataFrame(index=pd.Index(activations, name="activation"))
     best = pd.DataFrame(index=display.index)
+    primary = task_summary[task_summary["metric"] == PRIMARY_METRIC.get(task)]
+    rank = primary.groupby("activation")["rank"].mean()
+    display["rank"] = [fmt(rank.get(a, math.nan), 1).replace("n/a", "—") for a in activations]
+    best["rank"] = False
     columns = sorted({(tuple(r[k] for k in COLUMN_KEYS), r["metric"]) for _, r in shown.iterrows()},
                      key=lambda cm: (cm[0], metric_sort_key(cm[1])))
+    verdicts = []
     for column, metric in columns:
         label = column_label(column, metric, show_recipe)
         sel = select(shown, column, metric)
         display[label] = [cell_text(sel.loc[a]) if a in sel.index else "not run" for a in activations]
         best[label] = [bool(sel.loc[a, "is_best"]) if a in sel.index else False for a in activations]
+        if metric == PRIMARY_METRIC.get(task) and not sel.empty:
+            verdicts.append(f"{label}: {sel['verdict'].iloc[0]}.")
     if overhead is not None and not overhead.empty:
-        display["act. params / total"] = [_share(overhead.get(a, math.nan)) for a in activations]
-        best["act. params / total"] = False
-    for frame, what in ((speed, "fwd+bwd time / ReLU"), (step_speed, "train step / ReLU")):
+        display["act. params"] = [_share(overhead.get(a, math.nan)) for a in activations]
+        best["act. params"] = False
+    for frame, what in ((speed, "kernel"), (step_speed, "train step")):
         if frame is None or frame.empty:
             continue
         for device in frame.columns:
-            label = f"{what} ({device})"
+            label = f"{what} / ReLU ({device})"
             display[label] = [_speed(frame[device].get(a, math.nan)) for a in activations]
             best[label] = False
-    caption = ("Mean ± std over seeds (n done / seeds run in that column; failed, diverged and "
-               "missing seeds counted); bold: best mean per column "
-               "(higher is better for top1/top5/map/map50, lower for losses). Ranking metric: "
-               + ", ".join(f"{m} ({t})" for t, m in PRIMARY_METRIC.items()) + ".")
-    if speed is not None and not speed.empty:
-        caption += (" Speed columns: `python -m suite bench` records with the parameters these rows "
-                    "trained, ratios to ReLU timed in alternation with it (n/a: not benched).")
-    return Table("leaderboard", display, best, summary, caption)
+    caption = (f"{TASK_TITLES.get(task, task)}: mean ± 95 % CI half-width over seeds (n: seeds with a value / "
+               "seeds the column ran; failed, diverged, missing and done-without-a-value seeds counted). "
+               "Bold: the best mean and every activation not significantly worse than it (paired t-tests "
+               "over seeds, Holm-corrected, alpha 0.05; a test needs 3 paired seeds): ties at the top share "
+               "their rank. Rank: average over this task's columns that separate activations (— : none "
+               "does). " + " ".join(verdicts))
+    if (speed is not None and not speed.empty) or (step_speed is not None and not step_speed.empty):
+        caption += (" Speed: `python -m suite bench` records with the parameters each row trained, "
+                    "fwd+bwd kernel time and training-step time over ReLU's, timed alternating with it "
+                    "(n/a: not benched).")
+    return Table(f"leaderboard-{task}", display, best, task_summary, caption)
+
+
+def leaderboards(summary: pd.DataFrame, overhead: pd.Series | None = None,
+                 speed: pd.DataFrame | None = None, step_speed: pd.DataFrame | None = None) -> list[Table]:
+    """One leaderboard per task present (classification, lm, detection order)."""
+    tasks = [t for t in TASK_TITLES if t in set(summary["task"])] if not summary.empty else []
+    tasks += sorted(set(summary["task"]) - set(tasks)) if not summary.empty else []
+    return [task_leaderboard(t, summary, overhead, speed, step_speed) for t in tasks]
 
 
 def deltas_table(delta: pd.DataFrame) -> Table:
-    """Δ against ReLU and Swish per column (primary and shown metrics), with paired p-values."""
+    """Δ against ReLU and Swish per column on its primary metric, with paired p-values."""
     if delta.empty:
         empty = pd.DataFrame(index=pd.Index([], name="activation"))
         return Table("deltas", empty, empty.copy(), delta, "No ReLU/Swish runs to compare with.")
-    shown = shown_metrics(delta)
+    shown = delta[delta["metric"] == delta["task"].map(PRIMARY_METRIC)]
     show_recipe = shown["recipe"].nunique() > 1
     activations = sorted(shown["activation"].unique())
     display = pd.DataFrame(index=pd.Index(activations, name="activation"))
@@ -142,14 +189,15 @@ def deltas_table(delta: pd.DataFrame) -> Table:
                 texts.append("")
                 continue
             r = sel.loc[a]
-            p = "n/a" if not math.isfinite(r["p_value"]) else f"{r['p_value']:.3g}"
+            p = "n/a" if not math.isfinite(r["p_value"]) else f"{r['p_value']:.2g}"
             d = "n/a" if not math.isfinite(r["delta"]) else f"{r['delta']:+.3f}"
-            pairs = int(r["n_pairs"])
-            texts.append(f"{d} (p={p}, {pairs} pair{'s' if pairs != 1 else ''})")
+            texts.append(f"{d} (p={p}, n={int(r['n_pairs'])})")
         display[label] = texts
     best = pd.DataFrame(False, index=display.index, columns=display.columns)
-    caption = ("Difference of means against ReLU and Swish of the same column; p: paired t-test "
-               "over the seeds both ran (scipy.stats.ttest_rel), n/a below two pairs.")
+    caption = ("Difference of means against ReLU and Swish of the same column (primary metric; the CSV "
+               "has every metric); p: paired t-test over the n seeds both ran (scipy.stats.ttest_rel), "
+               "not corrected for the number of rows; n/a below 3 pairs or when the difference is the "
+               "same on every seed (no spread to test).")
     return Table("deltas", display, best, delta, caption)
 
 
@@ -163,12 +211,13 @@ def ranks_table(ranks: pd.DataFrame, profile: pd.DataFrame) -> Table:
         area = profile.groupby("activation")["fraction"].mean()
         display["profile area"] = [fmt(area.get(a, math.nan), 3) for a in display.index]
         numbers["profile_area"] = numbers["activation"].map(area)
+    # No bold: an average over columns is not itself tested.
     best = pd.DataFrame(False, index=display.index, columns=display.columns)
-    if not ranks.empty:
-        best.loc[ranks.loc[ranks["average_rank"] == ranks["average_rank"].min(), "activation"], "average rank"] = True
-    caption = ("Average rank (1 = best, ties averaged) by each column's primary metric over the "
-               "columns an activation ran; profile area: mean over tau of the fraction of columns "
-               "within a factor tau of the best (AlgoPerf-style performance profile).")
+    caption = ("Average rank (1 = best; activations the seeds do not separate from the best share "
+               "their places) by each column's primary metric, over the columns that separate "
+               "activations; a column whose spread separates nothing ranks nobody. Profile area: mean "
+               "over tau of the fraction of columns within a factor tau of the best mean "
+               "(AlgoPerf-style performance profile).")
     return Table("ranks", display, best, numbers, caption)
 
 
@@ -210,9 +259,10 @@ def to_html(table: Table, header: str | None = None) -> str:
     if not len(table.display.columns):
         return "<p><em>(no results)</em></p>"
     styler = table.display.style.apply(lambda _: _bold_css(table.best), axis=None).hide(axis="index", names=True)
-    styler = styler.set_table_attributes(f'class="{table.name}"').set_caption(table.caption)
-    html = styler.to_html()
-    return f"<p>{header}</p>\n{html}" if header else html
+    styler = styler.format(escape="html").format_index(escape="html", axis=0).format_index(escape="html", axis=1)
+    styler = styler.set_table_attributes(f'class="{html.escape(table.name)}"')
+    text = styler.set_caption(html.escape(table.caption)).to_html()
+    return f"<p>{header}</p>\n{text}" if header else text
 
 
 def to_latex(table: Table, header: str) -> str:
@@ -233,8 +283,9 @@ def write_table(table: Table, out_dir: Path, tag: str, header: str) -> list[Path
     stem = out_dir / f"{table.name}-{tag}"
     paths = [stem.with_suffix(s) for s in (".md", ".html", ".tex", ".csv")]
     paths[0].write_text(to_markdown(table, header, tag))
-    html_header = header.replace("\n", "<br>\n")
-    paths[1].write_text(f"<!doctype html>\n<meta charset=\"utf-8\">\n<title>{table.name} {tag}</title>\n"
+    html_header = html.escape(header).replace("\n", "<br>\n")
+    paths[1].write_text(f"<!doctype html>\n<meta charset=\"utf-8\">\n<title>{html.escape(table.name)} "
+                        f"{html.escape(tag)}</title>\n"
                         f"{to_html(table, html_header)}\n")
     paths[2].write_text(to_latex(table, header))
     table.numbers.to_csv(paths[3], index=False)
