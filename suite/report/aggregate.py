@@ -190,7 +190,7 @@ def load_runs(store: Store | str | Path, registered=is_registered) -> Runs:
     chosen = {key: choose_attempt(recs) for key, recs in by_key.items()}
     rows = [_run_row(rec, len(by_key[key]), registered) for key, rec in chosen.items()]
     frame = pd.DataFrame(rows, columns=RUN_COLUMNS)
-    for name, paths in frame[~frame["registered"]].groupby("act_name")["path"]:
+    for name, paths in frame[~frame["registered"].astype(bool)].groupby("act_name")["path"]:
         problems.append(Problem(Path(str(paths.iloc[0])), f"activation {name!r} is not registered in this "
                                 f"checkout ({len(paths)} record(s)): shown, not ranked"))
     frame = frame.sort_values(["arch", "dataset", "recipe", "activation", "seed"], ignore_index=True)
