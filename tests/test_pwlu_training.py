@@ -156,6 +156,20 @@ def test_statistics_pool_across_ranks_as_one_data_set():
     torch.testing.assert_close(ranks[0].left_bound, ranks[1].left_bound, rtol=0, atol=0)
 
 
+def test_an_ema_copy_takes_the_realigned_units_whole():
+    from timm.utils import ModelEmaV3
+
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), A.create("pwlu", channels=3))
+    ema = ModelEmaV3(model, decay=0.9999)
+    phases.begin_statistics(model)
+    model(torch.randn(64, 4) * 5 + 2)
+    phases.realign(model)
+    assert phases.copy_realigned(model, ema.module) == 1
+    for name, value in model[1].state_dict().items():
+        assert torch.equal(ema.module[1].state_dict()[name], value), name
+    assert not ema.module[1].collecting
+
+
 def test_ddp_is_told_to_leave_each_ranks_statistics_alone():
     """DDP broadcasts rank 0's buffers before every forward; the statistics buffers must be
     on its ignore list (by their full names) from phase I on, or ranks pool rank 0's."""

@@ -46,6 +46,15 @@ def realign(model: nn.Module) -> int:
     return len(modules)
 
 
+def copy_realigned(source: nn.Module, target: nn.Module) -> int:
+    """Give ``target`` (an EMA copy of ``source``) the realigned units' state: an average
+    would otherwise blend heights and bounds of the old grid with those of the new one."""
+    pairs = [(s, t) for s, t in zip(source.modules(), target.modules()) if callable(getattr(s, "realign", None))]
+    for s, t in pairs:
+        t.load_state_dict(s.state_dict())
+    return len(pairs)
+
+
 def _distributed() -> bool:
     return torch.distributed.is_available() and torch.distributed.is_initialized() \
         and torch.distributed.get_world_size() > 1

@@ -390,6 +390,8 @@ def train(adapter: TaskAdapter, model: nn.Module, recipe: Recipe, *, cell_id: st
 
                 if phases is not None and step == stats_steps:
                     phases.realign(model)
+                    if ema is not None:
+                        phases.copy_realigned(model, ema.module)
                 if step % recipe.log_every == 0 or step == total:
                     entry = {"step": step, "epoch": epoch, "lr": optimizer.param_groups[0]["lr"],
                              "train_loss": acc["sum"] / max(1, acc["count"])}
