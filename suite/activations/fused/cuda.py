@@ -95,7 +95,8 @@ def hermite_kernel(module, x):
 # dL/dB_L = -sum dx (1 - w); csrc/pwlu.cpp derives them).
 @triton.jit
 def _pwlu_locate(x, lo_ptr, hi_ptr, h_ptr, ch, mask, N: tl.constexpr):
-    """Region index i, position t in it, and the two heights around x (shared by both passes)."""
+    """Bounds, region width, u = (x - B_L) / d, x's region index (as a float and an int), the
+    unit's heights row and the two heights around x (shared by both passes)."""
     left = tl.load(lo_ptr + ch)
     right = tl.load(hi_ptr + ch)
     width = (right - left) / N
