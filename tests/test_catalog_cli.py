@@ -20,13 +20,16 @@ def _count(module):
 
 
 def test_pwlu_and_prelu_counts_match_the_modules():
-    # PWLU with N regions learns N + 1 heights and two outer slopes: N + 3 (19 at N = 16),
-    # the same per channel; PReLU learns one slope per layer or per channel.
+    # PWLU with N regions learns N + 1 heights, two outer slopes and, as its paper, its two
+    # bounds: N + 5 (21 at N = 16), the same per channel; pwlu_fixed does not learn the
+    # bounds (N + 3). PReLU learns one slope per layer or per channel.
     regions = 16
-    assert _count(acts.create("pwlu", regions=regions)) == regions + 3 == 19
-    assert _count(acts.create("pwlu", regions=regions, channels=5)) == 5 * (regions + 3)
-    assert _row("pwlu")["params/layer"] == str(regions + 3)
-    assert _row("pwlu")["params/channel"] == f"{regions + 3}/ch"
+    assert _count(acts.create("pwlu", regions=regions)) == regions + 5 == 21
+    assert _count(acts.create("pwlu", regions=regions, channels=5)) == 5 * (regions + 5)
+    assert _row("pwlu")["params/layer"] == str(regions + 5)
+    assert _row("pwlu")["params/channel"] == f"{regions + 5}/ch"
+    assert _count(acts.create("pwlu_fixed", regions=regions)) == regions + 3
+    assert _row("pwlu_fixed")["params/layer"] == str(regions + 3)
     assert _count(acts.create("prelu")) == 1 and _count(acts.create("prelu", channels=5)) == 5
     assert _row("prelu")["params/layer"] == "1" and _row("prelu")["params/channel"] == "1/ch"
 

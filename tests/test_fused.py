@@ -19,6 +19,7 @@ from suite.errors import SuiteError
 CASES = [
     ("pwlu", {}),
     ("pwlu", {"channels": 3}),
+    ("pwlu_fixed", {"channels": 3}),
     ("hermite", {"degree": 3}),
     ("hermite", {"degree": 8}),
     ("fourier", {"degree": 5}),
@@ -152,7 +153,7 @@ def check_pwlu_form(ext, form, regions, channels, dtype):
     x.view(-1)[: ends.numel()] = ends
     x = x.requires_grad_()
     dy = torch.randn_like(x)
-    params = [unit.heights, unit.left_slope, unit.right_slope]
+    params = [unit.heights, unit.left_slope, unit.right_slope, unit.left_bound, unit.right_bound]
     y_ref = unit(x)
     g_ref = torch.autograd.grad(y_ref, [x, *params], dy)
     args = [t.detach() for t in (unit.heights, unit.left_bound, unit.right_bound, unit.left_slope, unit.right_slope)]
@@ -160,7 +161,8 @@ def check_pwlu_form(ext, form, regions, channels, dtype):
     grads = getattr(ext, f"backward_{form}")(x.detach(), dy, *args)
     tol = 1e-5 if dtype == torch.float32 else 1e-12
     torch.testing.assert_close(y, y_ref, rtol=tol, atol=tol)
-    for name, a, b in zip(["input", "heights", "left_slope", "right_slope"], grads, g_ref):
+    assert len(grads) == len(g_ref)  # every parameter's gradient, the learned bounds' included
+    for name, a, b in zip(["input", "heights", "left_slope", "right_slope", "left_bound", "right_bound"], grads, g_ref):
         torch.testing.assert_close(a.reshape(b.shape), b, rtol=10 * tol, atol=10 * tol * (1 + b.abs().max().item()),
                                    msg=lambda m: f"{form} grad {name}: {m}")
 

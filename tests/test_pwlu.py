@@ -23,10 +23,12 @@ def numpy_pwlu(x, heights, left, right, k_left, k_right):
 
 
 def randomised(module: PWLU, seed: int = 0) -> PWLU:
+    """Heights and slopes at random; the (learnable) bounds stay where they are, ordered."""
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(torch.randn(p.shape, generator=g, dtype=p.dtype))
+        for name, p in module.named_parameters():
+            if not name.endswith("_bound"):
+                p.copy_(torch.randn(p.shape, generator=g, dtype=p.dtype))
     return module
 
 
@@ -75,10 +77,11 @@ def test_gradcheck_input_and_parameters(channels):
     x = torch.tensor([-2.3, -0.8, -0.3, 0.1, 0.37, 0.8, 1.6, 2.9, -1.2], dtype=torch.float64)
     x = x.repeat(2, 3, 1) if channels else x
     x.requires_grad_(True)
-    params = (m.heights, m.left_slope, m.right_slope)
+    params = (m.heights, m.left_slope, m.right_slope, m.left_bound, m.right_bound)
 
-    def f(x, h, kl, kr):
-        return torch.func.functional_call(m, {"heights": h, "left_slope": kl, "right_slope": kr}, (x,))
+    def f(x, h, kl, kr, bl, br):
+        return torch.func.functional_call(m, {"heights": h, "left_slope": kl, "right_slope": kr,
+                                              "left_bound": bl, "right_bound": br}, (x,))
 
     assert torch.autograd.gradcheck(f, (x, *[p.detach().clone().requires_grad_(True) for p in params]))
 
@@ -175,7 +178,8 @@ def test_state_dict_round_trip_keeps_realignment_state():
 @pytest.mark.parametrize("params,name", [
     ({"regions": -2}, "regions"), ({"regions": 2.5}, "regions"), ({"bounds": (1, -1)}, "bounds"),
     ({"bounds": 3}, "bounds"), ({"momentum": 1.0}, "momentum"), ({"momentum": "fast"}, "momentum"), ({"sigmas": 0}, "sigmas"), ({"init": "tanh"}, "init"),
-    ({"channels": 0}, "channels"),
+    ({"channels": 0}, "channels"), ({"statistics": 1.5}, "statistics"), ({"statistics": "five"}, "statistics"),
+    ({"statistics": "-2ep"}, "statistics"), ({"learn_bounds": "yes"}, "learn_bounds"),
 ])
 def test_bad_parameters_name_themselves(params, name):
     with pytest.raises(SuiteError, match=name):

@@ -153,8 +153,10 @@ def test_real_pwlu_resumed_inside_its_statistics_phase_matches_an_uninterrupted_
     """Stopped during PWLU's phase I: the phase and its running statistics must come back."""
     monkeypatch.undo()  # the registered cnn_small with the registered PWLU
     torch.set_num_threads(1)
-    cell = Cell(activation="pwlu", act_params={"per_channel": True}, arch="cnn_small", task="classification",
-                dataset="digits", recipe="smoke", recipe_overrides={"checkpoint_every": 10}, seed=1)
+    # phase I for 5 of the smoke recipe's 40 steps (the default 5 % would be 2)
+    cell = Cell(activation="pwlu", act_params={"per_channel": True, "statistics": 0.125}, arch="cnn_small",
+                task="classification", dataset="digits", recipe="smoke", recipe_overrides={"checkpoint_every": 10},
+                seed=1)
     reference = run_cell(cell, tmp_path / "reference", data_root=data_root, progress=False)
     assert reference["statistics_phase"] == {"modules": 3, "steps": 5}
     monkeypatch.setattr("suite.tasks.loop.STEP_HOOKS", [stop_at(3)])

@@ -136,6 +136,11 @@ def test_statistics_phase_begins_at_the_start_and_realigns_after_its_steps(tmp_p
 
     class Phases:
         @staticmethod
+        def statistics_steps(model, total_steps, steps_per_epoch):
+            calls.append(("length", total_steps))
+            return 3
+
+        @staticmethod
         def begin_statistics(model):
             calls.append(("begin", None))
             return 1
@@ -148,9 +153,9 @@ def test_statistics_phase_begins_at_the_start_and_realigns_after_its_steps(tmp_p
     step_seen = []
     monkeypatch.setattr(loop, "_phases", lambda: Phases)
     monkeypatch.setattr(loop, "STEP_HOOKS", [step_seen.append])
-    result = run_cell(cell("classification", steps=8, pwlu_stats_steps=3), tmp_path, data_root=data_root,
-                      progress=False)
-    assert calls == [("begin", None), ("realign", 2)]  # realigned right after the third step
+    result = run_cell(cell("classification", steps=8), tmp_path, data_root=data_root, progress=False)
+    # the length is the activations' own, asked with the run's length
+    assert calls == [("length", 8), ("begin", None), ("realign", 2)]  # realigned right after the third step
     assert result["statistics_phase"] == {"modules": 1, "steps": 3}
 
 
@@ -175,7 +180,8 @@ def test_recipes_load_validate_and_name_the_alternatives():
     assert (gpt2.lr, gpt2.betas, gpt2.block_size, gpt2.warmup_steps, gpt2.grad_clip) == (6e-4, (0.9, 0.95), 1024, 2000, 1.0)
     coco = recipes.get_recipe("detection", "coco")
     assert coco.total_steps(7000) == 90_000 and coco.schedule == "step"
-    assert recipes.get_recipe("classification", "pwlu-imagenet").pwlu_stats_steps > 0
+    with pytest.raises(SuiteError, match="no longer accepted.*'statistics'"):
+        recipes.get_recipe("classification", "smoke", {"pwlu_stats_steps": 0})
     with pytest.raises(SuiteError, match="registered: embedded, ortho-gpt2, smoke"):
         recipes.get_recipe("lm", "nanogpt")
     with pytest.raises(SuiteError, match="did you mean .weight_decay."):

@@ -314,11 +314,14 @@ def train(adapter: TaskAdapter, model: nn.Module, recipe: Recipe, *, cell_id: st
 
         ema = ModelEmaV3(model, decay=recipe.ema_decay)
 
-    phases = _phases() if recipe.pwlu_stats_steps > 0 else None
+    # Phase I's length is the activations' own (PWLU: 5 % of training, as its paper).
+    phases = _phases()
+    stats_steps = phases.statistics_steps(model, total, adapter.steps_per_epoch) if phases is not None else 0
+    phases = phases if stats_steps > 0 else None
     state = load_checkpoint(workdir, cell_id)
     step = state["step"] if state else 0
     stats_modules = 0
-    if phases is not None and step < recipe.pwlu_stats_steps:
+    if phases is not None and step < stats_steps:
         stats_modules = phases.begin_statistics(model)  # before loading: the checkpoint holds the statistics
     if state:
         model.load_state_dict(state["model"])
@@ -401,8 +404,10 @@ def train(adapter: TaskAdapter, model: nn.Module, recipe: Recipe, *, cell_id: st
                 acc["sum"] += loss_value
                 acc["count"] += 1
 
-                if phases is not None and step == recipe.pwlu_stats_steps:
+                if phases is not None and step == stats_steps:
                     phases.realign(model)
+                    if ema is not None:
+                        phases.copy_realigned(model, ema.module)
                 if step % recipe.log_every == 0 or step == total:
                     entry = {"step": step, "epoch": epoch, "lr": optimizer.param_groups[0]["lr"],
                              "train_loss": acc["sum"] / max(1, acc["count"])}
@@ -435,7 +440,7 @@ def train(adapter: TaskAdapter, model: nn.Module, recipe: Recipe, *, cell_id: st
         log.warning("%s diverged at step %d (loss not finite)", label, diverged_at)
         return TrainResult("diverged", {m: None for m in adapter.metric_names}, history, diverged_at - 1,
                            resumed_from, diverged_at, samples / max(train_time, 1e-9), eval_model(),
-                           {"modules": stats_modules, "steps": recipe.pwlu_stats_steps})
+                           {"modules": stats_modules, "steps": stats_steps})
     last = history[-1] if history else {}
     if last.get("step") == step and all(m in last for m in adapter.metric_names):
         metrics = {m: last[m] for m in adapter.metric_names}
@@ -445,7 +450,7 @@ def train(adapter: TaskAdapter, model: nn.Module, recipe: Recipe, *, cell_id: st
     if recipe.checkpoint_every:
         save()
     return TrainResult("done", metrics, history, step, resumed_from, None, samples / max(train_time, 1e-9),
-                       eval_model(), {"modules": stats_modules, "steps": recipe.pwlu_stats_steps})
+                       eval_model(), {"modules": stats_modules, "steps": stats_steps})
 
 
 def _record_eval(history: list[dict], step: int, epoch: int, metrics: dict) -> None:

@@ -67,7 +67,6 @@ class Recipe(BaseModel):
     eval_every: int = Field(0, ge=0)  # steps between evaluations (0: only at the end)
     checkpoint_every: int = Field(200, ge=0)  # steps between checkpoints (0: none)
     log_every: int = Field(10, ge=1)
-    pwlu_stats_steps: int = Field(0, ge=0)  # PWLU phase I (statistics) length in steps
     amp: Literal["auto", "none", "bf16", "fp16"] = "auto"  # auto: bf16 on CUDA, off on CPU
 
     # task and data specifics
@@ -107,6 +106,10 @@ class Recipe(BaseModel):
         if not overrides:
             return self
         fields = sorted(Recipe.model_fields)
+        if "pwlu_stats_steps" in overrides:  # a field until PWLU's phase I became the unit's own
+            raise SuiteError("recipe override 'pwlu_stats_steps' is no longer accepted: PWLU's phase I is the "
+                             "activation's parameter 'statistics' (act_params: a fraction of training such as "
+                             "0.05, the default, or epochs such as \"5ep\"; 0 turns it off).")
         for key in overrides:
             if key not in Recipe.model_fields:
                 close = difflib.get_close_matches(key, fields, n=3)
@@ -158,36 +161,36 @@ def get_recipe(task: str, name: str, overrides: dict[str, Any] | None = None) ->
 register_recipe(
     name="smoke", task="classification", description="digits, 40 AdamW steps: seconds on a CPU",
     steps=40, batch_size=64, optimizer="adamw", lr=3e-3, weight_decay=0.01, no_decay_act_and_1d=True,
-    warmup_steps=4, checkpoint_every=20, pwlu_stats_steps=5, eval_batch_size=512,
+    warmup_steps=4, checkpoint_every=20, eval_batch_size=512,
 )
 register_recipe(
     name="embedded", task="classification", description="digits, 15 epochs AdamW + cosine: about a minute on a CPU",
     epochs=15, batch_size=64, optimizer="adamw", lr=3e-3, weight_decay=0.01, no_decay_act_and_1d=True,
-    warmup_epochs=1, label_smoothing=0.1, eval_every=100, checkpoint_every=100, pwlu_stats_steps=22,
+    warmup_epochs=1, label_smoothing=0.1, eval_every=100, checkpoint_every=100,
     eval_batch_size=512,
 )
 register_recipe(
     name="smoke", task="lm", description="local text, tiny GPT, 30 AdamW steps of 16x64 tokens",
     steps=30, batch_size=16, block_size=64, optimizer="adamw", lr=3e-3, betas=(0.9, 0.95),
     weight_decay=0.1, no_decay_act_and_1d=True, warmup_steps=3, grad_clip=1.0, eval_batches=4,
-    checkpoint_every=15, pwlu_stats_steps=5,
+    checkpoint_every=15,
 )
 register_recipe(
     name="embedded", task="lm", description="local text, tiny GPT, 250 AdamW steps of 24x128 tokens",
     steps=250, batch_size=24, block_size=128, optimizer="adamw", lr=2e-3, betas=(0.9, 0.95),
     weight_decay=0.1, no_decay_act_and_1d=True, warmup_steps=20, min_lr=2e-4, grad_clip=1.0,
-    eval_every=100, eval_batches=10, checkpoint_every=100, pwlu_stats_steps=20,
+    eval_every=100, eval_batches=10, checkpoint_every=100,
 )
 register_recipe(
     name="smoke", task="detection", description="digits canvases, small detector, 20 AdamW steps",
     steps=20, batch_size=8, optimizer="adamw", lr=1e-3, weight_decay=1e-4, no_decay_act_and_1d=True,
-    warmup_steps=2, grad_clip=10.0, checkpoint_every=10, pwlu_stats_steps=3, eval_batch_size=25,
+    warmup_steps=2, grad_clip=10.0, checkpoint_every=10, eval_batch_size=25,
     data_options={"n_train": 200, "n_val": 25},
 )
 register_recipe(
     name="embedded", task="detection", description="digits canvases, small detector, AdamW about a minute",
     epochs=4, batch_size=16, optimizer="adamw", lr=1e-3, weight_decay=1e-4, no_decay_act_and_1d=True,
-    warmup_steps=20, grad_clip=10.0, eval_every=0, checkpoint_every=50, pwlu_stats_steps=20,
+    warmup_steps=20, grad_clip=10.0, eval_every=0, checkpoint_every=50,
     eval_batch_size=50, data_options={"n_train": 1000, "n_val": 100},
 )
 
@@ -199,8 +202,8 @@ register_recipe(
     verified=False,  # the stored copy of the paper stops before its settings: values are the usual SGD recipe
     epochs=100, batch_size=1024, optimizer="sgd", lr=0.4, momentum=0.9, nesterov=True, weight_decay=1e-4,
     no_decay_act_and_1d=True, schedule="cosine", warmup_epochs=5, label_smoothing=0.1,
-    image_size=224, eval_every=5000, checkpoint_every=1000, log_every=50, pwlu_stats_steps=1251,
-    num_workers=8,
+    # PWLU's phase I is the unit's own (5 % of training): 5 of these 100 epochs, as the paper.
+    image_size=224, eval_every=5000, checkpoint_every=1000, log_every=50, num_workers=8,
 )
 register_recipe(
     name="ortho-convnext", task="classification",

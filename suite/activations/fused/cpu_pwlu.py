@@ -3,8 +3,9 @@
 PWLU's heights gradient is a histogram: every element adds to the two heights around
 it. torch.compile turns that scatter into per-element atomics (about 20x a copy's time
 on 2 cores, measured), so the CPU kernel is hand-written instead: one pass forward, one
-pass backward with per-thread gradient buffers. Where the extension cannot be built the
-unit runs its reference implementation.
+pass backward with per-thread gradient buffers (every parameter's gradient, the learned
+bounds' included). Where the extension cannot be built the unit runs its reference
+implementation.
 """
 from __future__ import annotations
 
@@ -31,8 +32,11 @@ class PWLUFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dy):
         x, heights, left, right, left_slope, right_slope = ctx.saved_tensors
-        dx, dh, dkl, dkr = extension().backward(x, dy, heights, left, right, left_slope, right_slope)
-        return dx, dh, None, None, dkl, dkr
+        dx, dh, dkl, dkr, dleft, dright = extension().backward(x, dy, heights, left, right, left_slope, right_slope)
+        # The bounds are buffers in pwlu_fixed (and during phase I nothing reaches here).
+        if not ctx.needs_input_grad[2]:
+            dleft = dright = None
+        return dx, dh, dleft, dright, dkl, dkr
 
 
 def supports(module, x) -> str | None:

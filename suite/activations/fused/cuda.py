@@ -90,10 +90,13 @@ def hermite_kernel(module, x):
 # x is viewed as [B, C, inner]; program (row, chunk) of the 1-D grid (triton_blocks)
 # handles one contiguous chunk of one (batch, channel) row, so every element of a block
 # shares one channel's parameters and the block's per-bin sums go to partial[row, chunk, :]
-# (N+1 heights, left, right slope).
+# (N+1 heights, left, right slope, then sum dx and sum dx w for the bounds: with
+# w = clamp(u, 0, N) / N, 0 left of B_L and 1 right of B_R, dL/dB_R = -sum dx w and
+# dL/dB_L = -sum dx (1 - w); csrc/pwlu.cpp derives them).
 @triton.jit
 def _pwlu_locate(x, lo_ptr, hi_ptr, h_ptr, ch, mask, N: tl.constexpr):
-    """Region index i, position t in it, and the two heights around x (shared by both passes)."""
+    """Bounds, region width, u = (x - B_L) / d, x's region index (as a float and an int), the
+    unit's heights row and the two heights around x (shared by both passes)."""
     left = tl.load(lo_ptr + ch)
     right = tl.load(hi_ptr + ch)
     width = (right - left) / N
@@ -103,7 +106,7 @@ def _pwlu_locate(x, lo_ptr, hi_ptr, h_ptr, ch, mask, N: tl.constexpr):
     hrow = h_ptr + ch * (N + 1)
     y_lo = tl.load(hrow + i, mask=mask, other=0.0)
     y_hi = tl.load(hrow + i + 1, mask=mask, other=0.0)
-    return left, right, width, u - idx, i, hrow, y_lo, y_hi
+    return left, right, width, u, idx, i, hrow, y_lo, y_hi
 
 
 @triton.jit
@@ -112,8 +115,8 @@ def _pwlu_fwd(x_ptr, h_ptr, lo_ptr, hi_ptr, kl_ptr, kr_ptr, y_ptr, inner, C, chu
     row, offs, mask = row_block(tl.program_id(0), chunks, inner, BLOCK)
     ch = (row % C) if PER_CHANNEL else 0
     x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)
-    left, right, width, t, i, hrow, y_lo, y_hi = _pwlu_locate(x, lo_ptr, hi_ptr, h_ptr, ch, mask, N)
-    y = y_lo + t * (y_hi - y_lo)
+    left, right, width, u, idx, i, hrow, y_lo, y_hi = _pwlu_locate(x, lo_ptr, hi_ptr, h_ptr, ch, mask, N)
+    y = y_lo + (u - idx) * (y_hi - y_lo)
     y = tl.where(x < left, (x - left) * tl.load(kl_ptr + ch) + tl.load(hrow), y)
     y = tl.where(x >= right, (x - right) * tl.load(kr_ptr + ch) + tl.load(hrow + N), y)
     tl.store(y_ptr + offs, y.to(y_ptr.dtype.element_ty), mask=mask)
@@ -129,7 +132,8 @@ def _pwlu_bwd(x_ptr, dy_ptr, h_ptr, lo_ptr, hi_ptr, kl_ptr, kr_ptr, dx_ptr, part
     dy = tl.load(dy_ptr + offs, mask=mask, other=0.0).to(tl.float32)
     kl = tl.load(kl_ptr + ch)
     kr = tl.load(kr_ptr + ch)
-    left, right, width, t, i, hrow, y_lo, y_hi = _pwlu_locate(x, lo_ptr, hi_ptr, h_ptr, ch, mask, N)
+    left, right, width, u, idx, i, hrow, y_lo, y_hi = _pwlu_locate(x, lo_ptr, hi_ptr, h_ptr, ch, mask, N)
+    t = u - idx
     below = x < left
     above = x >= right
     inside = (~below) & (~above) & mask
@@ -138,7 +142,7 @@ def _pwlu_bwd(x_ptr, dy_ptr, h_ptr, lo_ptr, hi_ptr, kl_ptr, kr_ptr, dx_ptr, part
     # per-element contributions to the two neighbouring heights (0 outside)
     w_lo = tl.where(inside, dy * (1.0 - t), 0.0)
     w_hi = tl.where(inside, dy * t, 0.0)
-    out = part_ptr + pid * (N + 3)
+    out = part_ptr + pid * (N + 5)
     for j in tl.static_range(N + 1):
         s = tl.sum(tl.where(i == j, w_lo, 0.0), axis=0) + tl.sum(tl.where(i + 1 == j, w_hi, 0.0), axis=0)
         if j == 0:
@@ -148,6 +152,10 @@ def _pwlu_bwd(x_ptr, dy_ptr, h_ptr, lo_ptr, hi_ptr, kl_ptr, kr_ptr, dx_ptr, part
         tl.store(out + j, s)
     tl.store(out + N + 1, tl.sum(tl.where(below & mask, dy * (x - left), 0.0), axis=0))
     tl.store(out + N + 2, tl.sum(tl.where(above & mask, dy * (x - right), 0.0), axis=0))
+    # w from the same compares as dx's slope, so x at a bound takes that bound's side exactly
+    w = tl.where(below, 0.0, tl.where(above, 1.0, tl.minimum(tl.maximum(u, 0.0), N * 1.0) / N))
+    tl.store(out + N + 3, tl.sum(dx, axis=0))  # masked lanes have dy = 0, so dx = 0
+    tl.store(out + N + 4, tl.sum(dx * w, axis=0))
 
 
 def _rows(x: torch.Tensor, per_channel: bool) -> tuple[int, int, int]:
@@ -183,15 +191,20 @@ class PWLUTriton(torch.autograd.Function):
         programs, chunks = blocks.grid(rows, inner, block)
         n = heights.shape[-1] - 1
         dx = torch.empty_like(x)
-        partial = blocks.partial_sums(programs, n + 3, x)
+        partial = blocks.partial_sums(programs, n + 5, x)
         if programs:
             _pwlu_bwd[(programs,)](x, dy.contiguous(), *params, dx, partial, inner, C, chunks,
                                    PER_CHANNEL=ctx.per_channel, N=n, BLOCK=block)
-        sums = partial.reshape(rows // C, C, chunks, n + 3).sum((0, 2))  # [C, N+3]
+        sums = partial.reshape(rows // C, C, chunks, n + 5).sum((0, 2), dtype=torch.float64)  # [C, N+5]
         dh = sums[:, : n + 1].to(heights.dtype)
         dkl = sums[:, n + 1].to(left_slope.dtype).reshape(left_slope.shape)
         dkr = sums[:, n + 2].to(right_slope.dtype).reshape(right_slope.shape)
-        return dx, dh, None, None, dkl, dkr, None
+        dleft = dright = None
+        if ctx.needs_input_grad[2] or ctx.needs_input_grad[3]:  # learned bounds (not pwlu_fixed)
+            dright = -sums[:, n + 4]
+            dleft = (-sums[:, n + 3] - dright).to(left.dtype).reshape(left.shape)
+            dright = dright.to(right.dtype).reshape(right.shape)
+        return dx, dh, dleft, dright, dkl, dkr, None
 
 
 @register_kernel("pwlu", "cuda")

@@ -80,7 +80,13 @@ class NativeExtension:
         from torch.utils.cpp_extension import load
 
         csrc = csrc or CSRC
-        return load(name=f"suite_{self.name}_cpu_{_build_tag(csrc)}{tag}", sources=[str(csrc / self.source.name)],
+        source = csrc / self.source.name
+        # The source's text and folder name the build too: two checkouts (worktrees, other
+        # revisions) whose sources differ, or merely sit elsewhere, would otherwise share one
+        # build folder and rebuild it over each other on every first use (ninja rebuilds
+        # when a command line changes), each loading whichever build came last.
+        where = hashlib.sha1(str(source.resolve()).encode() + source.read_bytes()).hexdigest()[:6]
+        return load(name=f"suite_{self.name}_cpu_{_build_tag(csrc)}_{where}{tag}", sources=[str(source)],
                     extra_cflags=[*CFLAGS, *extra_cflags], extra_include_paths=[str(csrc)],
                     extra_ldflags=["-fopenmp"], verbose=False)
 

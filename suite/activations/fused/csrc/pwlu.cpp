@@ -23,6 +23,13 @@
 //   lose the small ones.
 // * "scalar" (any number of regions): one region lookup per element and a histogram of
 //   the heights gradient in four interleaved sub-histograms.
+//
+// The bounds' gradients (both forms): with d = (B_R - B_L) / N, moving B_R moves region end
+// j by j/N of it, so inside, dy/dB_R = -(dy/dx) u / N and dy/dB_L = -(dy/dx) (1 - u / N);
+// left of B_L, dy/dB_L = -K_L; right of B_R, dy/dB_R = -K_R (and 0 for the other bound).
+// With w = clamp(u, 0, N) / N (0 left of B_L, 1 right of B_R) both are one formula:
+//     dL/dB_R = -sum dx w,   dL/dB_L = -sum dx (1 - w) = -sum dx - dL/dB_R,
+// dx = dy dy/dx being the input gradient the backward computes anyway: two more sums.
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
 #include <algorithm>
@@ -211,9 +218,10 @@ inline void hinge_value(const Unit<T>& p, const T* xp, T* yp) {
 //     sum over x >= B_R of dy (x - B_R) = d sum dy max(u - N, 0) = d (M_N - (N - N/2) sum(dy)),
 // which saves two masked multiply-adds per vector. (u is centred on the middle region
 // end so the sums stay small before the caller takes their differences in double.)
+// The bounds' gradients take sum_dx = sum dx and sum_dxw = sum dx (N w - N/2) (see the top).
 template <int U, typename T>
 inline void hinge_grad(const Unit<T>& p, const T* xp, const T* gp, T* dxp, Vec<T>* acc, Vec<T>& sum_dy,
-                       Vec<T>& sum_du) {
+                       Vec<T>& sum_du, Vec<T>& sum_dx, Vec<T>& sum_dxw) {
   using V = Vec<T>;
   constexpr int W = kVecLanes<T>;
   const V L = splat(p.left), width = splat(p.width);
@@ -232,13 +240,23 @@ inline void hinge_grad(const Unit<T>& p, const T* xp, const T* gp, T* dxp, Vec<T
     acc[j] = a;
   }
   const V R = splat(p.right), KL = splat(p.kl), KR = splat(p.kr);
+  const V w_left = splat(-p.middle), w_right = splat(p.regions - p.middle);
   for (int v = 0; v < U; ++v) {
     const V x = load(xp + v * W);
     sum_dy += dy[v];
     sum_du += dy[v] * u[v];
     V s = x < L ? KL : slope[v];
     s = x >= R ? KR : s;
-    store(dxp + v * W, dy[v] * s);
+    const V dx = dy[v] * s;
+    // N w - N/2 from the same compares as the slope, so an x at a bound gets the bound's
+    // side exactly (the reference's branch) whatever u rounds to there
+    V w = vmax(u[v], w_left);
+    w = w < w_right ? w : w_right;
+    w = x < L ? w_left : w;
+    w = x >= R ? w_right : w;
+    sum_dx += dx;
+    sum_dxw += dx * w;
+    store(dxp + v * W, dx);
   }
 }
 
@@ -268,17 +286,20 @@ void for_each_item(const Items& items, const F& body) {
   });
 }
 
-// Per-thread parameter-gradient sums: [threads, C, points + 2] (heights, then K_L, K_R).
+// Per-thread parameter-gradient sums: [threads, C, points + 4] (heights, then K_L, K_R,
+// B_L, B_R).
+constexpr int64_t kExtraSums = 4;
 torch::Tensor per_thread_sums(int64_t channels, int64_t points, const torch::TensorOptions& options) {
-  return torch::zeros({at::get_num_threads(), channels, points + 2}, options);
+  return torch::zeros({at::get_num_threads(), channels, points + kExtraSums}, options);
 }
 
 // The backward's outputs: dx, then the per-thread sums added up and split into the
-// gradients of the heights, K_L and K_R (in the input's dtype).
+// gradients of the heights, K_L, K_R, B_L and B_R (in the input's dtype).
 std::vector<torch::Tensor> backward_outputs(torch::Tensor dx, const torch::Tensor& partial, int64_t points) {
-  auto total = partial.sum(0).to(dx.scalar_type());  // [C, points + 2]
-  return {dx, total.narrow(1, 0, points).contiguous(), total.select(1, points).contiguous(),
-          total.select(1, points + 1).contiguous()};
+  auto total = partial.sum(0).to(dx.scalar_type());  // [C, points + 4]
+  std::vector<torch::Tensor> out = {dx, total.narrow(1, 0, points).contiguous()};
+  for (int64_t k = 0; k < kExtraSums; ++k) out.push_back(total.select(1, points + k).contiguous());
+  return out;
 }
 
 // The unit's parameters, made contiguous once; one row (channel) at a time for the loops.
@@ -344,7 +365,7 @@ std::vector<torch::Tensor> pwlu_backward_scalar(torch::Tensor x, torch::Tensor d
   const int64_t channels = heights.size(0), points = P.points(), regions = points - 1;
   const Items items(geometry(x, channels));
   auto dx = torch::empty_like(x);
-  const int64_t stride = points + 2;
+  const int64_t stride = points + kExtraSums;
   auto partial = per_thread_sums(channels, points, x.options());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "pwlu_backward_scalar", [&] {
     const scalar_t* xp = x.data_ptr<scalar_t>();
@@ -360,8 +381,8 @@ std::vector<torch::Tensor> pwlu_backward_scalar(torch::Tensor x, torch::Tensor d
       // region, and one histogram would chain their read-modify-writes.
       constexpr int kLanes = 4;
       scalar_t lanes[kLanes][kMaxPoints + 1] = {};
-      scalar_t acc_kl = 0, acc_kr = 0;
-      const scalar_t top = static_cast<scalar_t>(regions - 1);
+      scalar_t acc_kl = 0, acc_kr = 0, acc_dx = 0, acc_dxw = 0;  // the last two: the bounds (see the top)
+      const scalar_t top = static_cast<scalar_t>(regions - 1), n = static_cast<scalar_t>(regions);
       for (int64_t i = start; i < stop; ++i) {
         const scalar_t v = xp[i], d = gp[i];
         int k; scalar_t t;
@@ -369,7 +390,11 @@ std::vector<torch::Tensor> pwlu_backward_scalar(torch::Tensor x, torch::Tensor d
         const bool left_out = v < L, right_out = v >= R;
         const scalar_t inside = (left_out || right_out) ? scalar_t(0) : scalar_t(1);
         const scalar_t slope = left_out ? KL : (right_out ? KR : (h[k + 1] - h[k]) / width);
-        dxp[i] = d * slope;
+        const scalar_t dx = d * slope;
+        dxp[i] = dx;
+        const scalar_t u = std::min(std::max(k + t, scalar_t(0)), n);
+        acc_dx += dx;
+        acc_dxw += left_out ? scalar_t(0) : (right_out ? dx : dx * (u / n));
         scalar_t* lane = lanes[i & (kLanes - 1)];
         // inside: d(1-t) to k, d t to k+1; left: d to 0 (k = 0, t <= 0); right: d to N.
         lane[k] += inside * d * (1 - t) + (left_out ? d : scalar_t(0));
@@ -381,6 +406,8 @@ std::vector<torch::Tensor> pwlu_backward_scalar(torch::Tensor x, torch::Tensor d
         for (int64_t j = 0; j < points; ++j) acc[j] += lanes[l][j];
       acc[points] += acc_kl;
       acc[points + 1] += acc_kr;
+      acc[points + 2] += acc_dxw - acc_dx;  // -sum dx (1 - w)
+      acc[points + 3] -= acc_dxw;
     });
   });
   return backward_outputs(dx, partial, points);
@@ -425,7 +452,7 @@ std::vector<torch::Tensor> pwlu_backward_hinge(torch::Tensor x, torch::Tensor dy
   const int64_t channels = heights.size(0), points = P.points(), regions = points - 1;
   const Items items(geometry(x, channels));
   auto dx = torch::empty_like(x);
-  const int64_t stride = points + 2;
+  const int64_t stride = points + kExtraSums;
   auto partial = per_thread_sums(channels, points, x.options().dtype(torch::kFloat64));
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "pwlu_backward_hinge", [&] {
     using T = scalar_t;
@@ -443,22 +470,24 @@ std::vector<torch::Tensor> pwlu_backward_hinge(torch::Tensor x, torch::Tensor dy
       // The double totals stay vectors (a lane each) until the item's end: a flush is a
       // conversion and an add per sum, where a horizontal sum is a chain of one per lane
       // (measured: the scalar flush cost a quarter of the loop without the hinge sums).
-      V acc[kHingeMaxRegions + 1], sum_dy, sum_du;
-      Wide<T> totals[kHingeMaxRegions + 3] = {};  // M_0..M_N, then sum(dy), sum(dy (u - N/2))
+      V acc[kHingeMaxRegions + 1], sum_dy, sum_du, sum_dx, sum_dxw;
+      // M_0..M_N, then sum(dy), sum(dy (u - N/2)), sum(dx), sum(dx (N w - N/2))
+      Wide<T> totals[kHingeMaxRegions + 5] = {};
       auto reset = [&] {
         for (int64_t j = 0; j <= regions; ++j) acc[j] = V{};
-        sum_dy = sum_du = V{};
+        sum_dy = sum_du = sum_dx = sum_dxw = V{};
       };
       auto flush = [&] {
         for (int64_t j = 0; j <= regions; ++j) totals[j] += widen<T>(acc[j]);
         totals[regions + 1] += widen<T>(sum_dy), totals[regions + 2] += widen<T>(sum_du);
+        totals[regions + 3] += widen<T>(sum_dx), totals[regions + 4] += widen<T>(sum_dxw);
       };
       int64_t i = start;
       while (i + kBlock <= stop) {
         reset();
         const int64_t flush_at = std::min(stop, i + kFlush);
         for (; i + kBlock <= flush_at; i += kBlock)
-          hinge_grad<kBackwardBlock>(unit, xp + i, gp + i, dxp + i, acc, sum_dy, sum_du);
+          hinge_grad<kBackwardBlock>(unit, xp + i, gp + i, dxp + i, acc, sum_dy, sum_du, sum_dx, sum_dxw);
         flush();
       }
       if (i < stop) {  // padded copy; padding has dy = 0, so it adds nothing
@@ -468,12 +497,12 @@ std::vector<torch::Tensor> pwlu_backward_hinge(torch::Tensor x, torch::Tensor dy
         std::fill(gb, gb + kBlock, T(0));
         std::copy(xp + i, xp + stop, xb);
         std::copy(gp + i, gp + stop, gb);
-        hinge_grad<kBackwardBlock>(unit, xb, gb, db, acc, sum_dy, sum_du);
+        hinge_grad<kBackwardBlock>(unit, xb, gb, db, acc, sum_dy, sum_du, sum_dx, sum_dxw);
         std::copy(db, db + (stop - i), dxp + i);
         flush();
       }
-      double sums[kHingeMaxRegions + 3];
-      for (int64_t j = 0; j < regions + 3; ++j) sums[j] = lane_sum(totals[j]);
+      double sums[kHingeMaxRegions + 5];
+      for (int64_t j = 0; j < regions + 5; ++j) sums[j] = lane_sum(totals[j]);
       // G_j -> heights: Y_0 gets sum(dy) - G_0, Y_j gets G_{j-1} - G_j, Y_N gets G_{N-1}.
       const double sum_all = sums[regions + 1];
       double* out = pp + (at::get_thread_num() * channels + c) * stride;
@@ -487,6 +516,11 @@ std::vector<torch::Tensor> pwlu_backward_hinge(torch::Tensor x, torch::Tensor dy
       const double d = unit.width, above_middle = regions - unit.middle;
       out[points] += d * (sums[regions + 2] - sums[0]);
       out[points + 1] += d * (sums[regions] - above_middle * sum_all);
+      // sum dx w = (sum dx (N w - N/2) + N/2 sum dx) / N
+      const double sum_dx_all = sums[regions + 3];
+      const double grad_right = -(sums[regions + 4] + unit.middle * sum_dx_all) / regions;
+      out[points + 2] += -sum_dx_all - grad_right;
+      out[points + 3] += grad_right;
     });
   });
   return backward_outputs(dx, partial, points);
