@@ -47,7 +47,6 @@ def test_recipes_are_the_networks_own():
     for recipe in (wrn, dense, pre):
         assert recipe.optimizer == "sgd" and recipe.momentum == 0.9 and "arXiv" in recipe.source
         assert not recipe.no_decay_act_and_1d  # Torch/Caffe SGD decayed every parameter
-        assert recipe.pwlu_stats_steps == 5 * (50_000 // recipe.batch_size)  # PWLU's 5-epoch phase I
 
 
 def test_matrix_crosses_every_table_activation_and_the_learnable_ones_with_5_seeds_on_one_gpu():
@@ -126,7 +125,7 @@ SHRINK = {
     "wrn28_10": "epochs = 0.4, model_kwargs = { depth = 10, widen_factor = 1 }",
     "densenet100_12": "epochs = 0.4, model_kwargs = { depth = 10, growth_rate = 4 }",
 }
-COMMON = "batch_size = 8, eval_batch_size = 16, num_workers = 0, checkpoint_every = 0, pwlu_stats_steps = 0"
+COMMON = "batch_size = 8, eval_batch_size = 16, num_workers = 0, checkpoint_every = 0"
 
 
 def _shrunk_matrix(tmp_path: Path) -> Path:

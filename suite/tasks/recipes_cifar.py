@@ -46,15 +46,14 @@ register_recipe(
            "Appendix); as used by Ramachandran et al., arXiv 1710.05941, Sec. 5.1",
     verified=False,
     steps=64_000, batch_size=128, nesterov=False, weight_decay=1e-4, milestones=(0.5, 0.75), gamma=0.1,
-    warmup_steps=400, warmup_lr_init=0.01, eval_every=_epochs_to_steps(10, 128),
-    pwlu_stats_steps=_epochs_to_steps(5, 128), **_COMMON,
+    warmup_steps=400, warmup_lr_init=0.01, eval_every=_epochs_to_steps(10, 128), **_COMMON,
 )
 register_recipe(
     name="cifar-wrn", description="WRN-28-10 on CIFAR: 200 epochs of 128, Nesterov SGD, lr x0.2 at epochs 60/120/160",
     source="Zagoruyko & Komodakis, Wide Residual Networks, BMVC 2016, arXiv 1605.07146; github.com/szagoruyko/"
            "wide-residual-networks train.lua and scripts/train_cifar.sh; as used by arXiv 1710.05941, Sec. 5.1",
     epochs=200, batch_size=128, nesterov=True, weight_decay=5e-4, milestones=(60 / 200, 120 / 200, 160 / 200),
-    gamma=0.2, eval_every=_epochs_to_steps(10, 128), pwlu_stats_steps=_epochs_to_steps(5, 128),
+    gamma=0.2, eval_every=_epochs_to_steps(10, 128),
     data_options={"pad_mode": "reflect"}, **_COMMON,
 )
 register_recipe(
@@ -63,5 +62,5 @@ register_recipe(
            "1608.06993 (Sec. 4.2); github.com/liuzhuang13/DenseNet opts.lua and train.lua; as used by arXiv "
            "1710.05941, Sec. 5.1",
     epochs=300, batch_size=64, nesterov=True, weight_decay=1e-4, milestones=(0.5, 0.75), gamma=0.1,
-    eval_every=_epochs_to_steps(10, 64), pwlu_stats_steps=_epochs_to_steps(5, 64), **_COMMON,
+    eval_every=_epochs_to_steps(10, 64), **_COMMON,
 )
