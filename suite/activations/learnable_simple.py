@@ -133,8 +133,8 @@ class Sqish(Activation):
 
     Unverified: the paper's equations were not readable where this was written; the form
     is that of a public re-implementation (another one puts a square root over the
-    denominator), and the paper may be arXiv 2310.10126 rather than 2310.09828. See
-    baselines/README.md, "Formulas taken from secondary sources"."""
+    denominator). The paper is arXiv 2310.10126 (Biswas, Karri, Bagci; an earlier note
+    said 2310.09828). See baselines/README.md, "Formulas taken from secondary sources"."""
 
     kernel_name = "sqish"
 
@@ -159,4 +159,4 @@ register_activation("prelu", family="rectifier", paper="He et al. 2015, arXiv 15
 register_activation("swish_beta", family="swish", paper="Ramachandran et al. 2017, arXiv 1710.05941", learnable=True, per_channel=True, aliases=("swish_learnable",))(SwishBeta)
 register_activation("acon_c", family="acon", paper=_PAPER_ACON, learnable=True, per_channel=True, aliases=("aconc",))(AconC)
 register_activation("meta_acon", family="acon", paper=_PAPER_ACON, learnable=True, per_channel=True, needs_channels=True, aliases=("metaacon",))(MetaAcon)
-register_activation("sqish", family="swish", paper="Biswas et al. 2023, arXiv 2310.09828", learnable=True, per_channel=True)(Sqish)
+register_activation("sqish", family="swish", paper="Biswas et al. 2023, arXiv 2310.10126", learnable=True, per_channel=True)(Sqish)

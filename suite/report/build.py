@@ -51,6 +51,18 @@ def smoke_label(prov: dict[str, Any]) -> str | None:
     return f"smoke-scale results on a {core_text}-core CPU, not paper-scale"
 
 
+def definitions() -> dict[str, str]:
+    """Activation -> "source (deviation: ...)" from the activation registry, for the
+    leaderboard's footnote: what a row's name means."""
+    from suite.activations import ACTIVATIONS  # the registry's metadata, not the store's
+
+    out = {}
+    for entry in ACTIVATIONS:
+        source, deviation = entry.info.get("source") or "unknown source", entry.info.get("deviation")
+        out[entry.name] = f"{source} (deviation: {deviation})" if deviation else source
+    return out
+
+
 def build_report(store_root: str | Path, out: str | Path, baselines_dir: str | Path | None = None) -> Report:
     """Aggregate the store, write tables (md/html/tex/csv) and plots into ``out``."""
     store_root, out = Path(store_root), Path(out)
@@ -75,7 +87,7 @@ def build_report(store_root: str | Path, out: str | Path, baselines_dir: str | P
     report.tables = [
         tables.leaderboard(summary, aggregate.parameter_overhead(runs),
                            aggregate.kernel_speed(bench, trained_params),
-                           aggregate.train_step_speed(bench, trained_params)),
+                           aggregate.train_step_speed(bench, trained_params), definitions()),
         tables.deltas_table(delta),
         tables.ranks_table(ranks, profile),
         tables.published_table(published),

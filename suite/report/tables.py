@@ -86,10 +86,12 @@ def _speed(value: float) -> str:
 
 
 def leaderboard(summary: pd.DataFrame, overhead: pd.Series | None = None,
-                speed: pd.DataFrame | None = None, step_speed: pd.DataFrame | None = None) -> Table:
+                speed: pd.DataFrame | None = None, step_speed: pd.DataFrame | None = None,
+                definitions: dict[str, str] | None = None) -> Table:
     """Rows activations; columns (arch/dataset metric) with mean ± std and seed counts; the
     best mean of each column marked; activation-parameter share; kernel fwd+bwd vs ReLU
-    (``speed``) and training step vs ReLU's (``step_speed``), per device."""
+    (``speed``) and training step vs ReLU's (``step_speed``), per device; ``definitions``
+    (activation -> the source its definition follows, and any deviation) as a footnote."""
     shown = shown_metrics(summary)
     show_recipe = shown["recipe"].nunique() > 1 if not shown.empty else False
     activations = sorted(summary["activation"].unique()) if not summary.empty else []
@@ -119,6 +121,9 @@ def leaderboard(summary: pd.DataFrame, overhead: pd.Series | None = None,
     if speed is not None and not speed.empty:
         caption += (" Speed columns: `python -m suite bench` records with the parameters these rows "
                     "trained, ratios to ReLU timed in alternation with it (n/a: not benched).")
+    shown_definitions = [f"{a}: {definitions[a]}" for a in activations if (definitions or {}).get(a)]
+    if shown_definitions:
+        caption += " Definitions follow: " + "; ".join(shown_definitions) + "."
     return Table("leaderboard", display, best, summary, caption)
 
 
