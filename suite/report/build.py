@@ -59,7 +59,8 @@ def definitions() -> dict[str, str]:
     out = {}
     for entry in ACTIVATIONS:
         source, deviation = entry.info.get("source") or "unknown source", entry.info.get("deviation")
-        out[entry.name] = f"{source} (deviation: {deviation})" if deviation else source
+        for name in (entry.name, *entry.aliases):  # records may name an activation by an alias
+            out[name] = f"{source} (deviation: {deviation})" if deviation else source
     return out
 
 
