@@ -46,9 +46,10 @@ def test_per_channel_count_bspline():
 
 
 def test_per_channel_count_with_a_channel_free_part_meta_acon():
-    # Meta-ACON at C channels: p1, p2 (2C); fc1 C->W plus bias W; fc2 W->C plus bias C,
-    # with W = max(16, C // 16) = 16 for the probe widths 64 and 128: 2C + 16C + 16 + 16C + C.
-    assert _row("meta_acon")["params/channel"] == "35/ch + 16"
+    # Meta-ACON at C channels: p1, p2 (2C); fc1 C->W plus bias W; bn1 2W; fc2 W->C plus
+    # bias C; bn2 2C, with W = max(16, C // 16) = 16 for the probe widths 64 and 128:
+    # 2C + 16C + 16 + 32 + 16C + C + 2C.
+    assert _row("meta_acon")["params/channel"] == "37/ch + 48"
     assert _row("meta_acon")["params/layer"] == "-"
 
 

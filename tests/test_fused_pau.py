@@ -1,7 +1,9 @@
 """The C++ PAU kernel (csrc/pau.cpp) behind the fused Padé Activation Unit on the CPU.
 
-It is held to the paper's safe PAU written here in float64 from powers of x,
-    y = (a_0 + ... + a_m x^m) / (1 + |b_1 x + ... + b_n x^n|)     (arXiv 1907.06732),
+It is held to both versions written here in float64 from powers of x,
+    A: y = (a_0 + ... + a_m x^m) / (1 + |b_1| |x| + ... + |b_n| |x|^n)   (the authors' code,
+       ml-research/pau pau/cuda/python_imp/Pade.py @ c122738, PADEACTIVATION_F_python)
+    B: y = (a_0 + ... + a_m x^m) / (1 + |b_1 x + ... + b_n x^n|)         (arXiv 1907.06732),
 differentiated by autograd, in value and in every gradient, for every degree pair it
 takes, in both vector builds; and the unit is checked to take it for float32 and the
 torch.compile kernel for other dtypes and degrees.
@@ -25,15 +27,24 @@ def safe_pau(x, a, b):
     return numerator / (1 + r.abs())
 
 
+def authors_pau(x, a, b):
+    numerator = sum(a[k] * x**k for k in range(a.shape[0]))
+    return numerator / (1 + sum(b[k - 1].abs() * x.abs() ** k for k in range(1, b.shape[0] + 1)))
+
+
+FORMS = {"pau": safe_pau, "pau_a": authors_pau}
+
+
 def test_pau_extension_builds():
     """Without this a failed build would pass unnoticed: the fallback is the compiled kernel."""
     assert cpu_pau.NATIVE.get() is not None
     assert tuple(cpu_pau.NATIVE.get().max_degrees()) == (cpu_pau.MAX_NUMERATOR, cpu_pau.MAX_DENOMINATOR)
 
 
+@pytest.mark.parametrize("op", sorted(FORMS))
 @pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("m,n", DEGREES, ids=[f"{m}-{n}" for m, n in DEGREES])
-def test_pau_kernel_against_the_formula(variant, m, n):
+def test_pau_kernel_against_the_formula(variant, m, n, op):
     ext = build(cpu_pau.NATIVE, variant)
     gen = torch.Generator().manual_seed(10 * m + n)
     # two full work items and a partial vector; x = 0 (where r = 0 and sign(r) = 0) included
@@ -42,10 +53,10 @@ def test_pau_kernel_against_the_formula(variant, m, n):
     dy = torch.randn(x.shape, generator=gen)
     a = torch.randn(m + 1, generator=gen) * 0.5
     b = torch.randn(n, generator=gen) * 0.5
-    y = ext.pau_forward(x, a, b)
-    grads = ext.pau_backward(x, dy, a, b)
+    y = getattr(ext, f"{op}_forward")(x, a, b)
+    grads = getattr(ext, f"{op}_backward")(x, dy, a, b)
     x64, a64, b64 = (t.double().requires_grad_() for t in (x, a, b))
-    y64 = safe_pau(x64, a64, b64)
+    y64 = FORMS[op](x64, a64, b64)
     want = torch.autograd.grad(y64, [x64, a64, b64], dy.double())
     scale = 1 + y64.abs().max().item()
     torch.testing.assert_close(y.double(), y64.detach(), rtol=1e-5, atol=1e-6 * scale)
@@ -64,11 +75,15 @@ def test_pau_gradient_where_the_denominator_polynomial_is_zero():
     assert dx[1].item() == pytest.approx(0.7 + 2 * 0.2 * -2.0)
 
 
-def test_float32_units_take_the_extension(monkeypatch):
-    assert ops_sent_to(cpu_pau.NATIVE, monkeypatch, A.create("pau"), torch.randn(2, 3, 8, 8)) == ["pau"]
+@pytest.mark.parametrize("version,op", [("A", "pau_a"), ("B", "pau")])
+def test_float32_units_take_the_extension(monkeypatch, version, op):
+    unit = A.create("pau", version=version)
+    assert ops_sent_to(cpu_pau.NATIVE, monkeypatch, unit, torch.randn(2, 3, 8, 8)) == [op]
 
 
+@pytest.mark.parametrize("version", ["A", "B"])
 @pytest.mark.parametrize("dtype,degrees", [(torch.float64, (5, 4)), (torch.bfloat16, (5, 4)), (torch.float32, (7, 4))])
-def test_inputs_the_extension_does_not_take_run_the_compiled_kernel(dtype, degrees, monkeypatch):
+def test_inputs_the_extension_does_not_take_run_the_compiled_kernel(dtype, degrees, version, monkeypatch):
     m, n = degrees
-    assert_compiled_kernel_serves(monkeypatch, "pau", dtype, numerator_degree=m, denominator_degree=n)
+    assert_compiled_kernel_serves(monkeypatch, "pau", dtype, numerator_degree=m, denominator_degree=n,
+                                  version=version)

@@ -34,6 +34,9 @@ def register_activation(
     paper: citation of the formula's source (authors, year, arXiv id).
     learnable: whether the module has trainable parameters.
     per_channel: whether the factory accepts ``channels=`` for per-channel parameters.
+    source=, deviation= (optional): the paper section or authors' file the definition
+    follows, and any deliberate departure from it; built-in names take theirs from
+    ``suite.activations.sources``.
     """
     return ACTIVATIONS.register(
         name, aliases=aliases, family=family, paper=paper, learnable=learnable,
@@ -76,3 +79,7 @@ from suite.activations import (  # noqa: E402,F401
     tropical,
     bspline,
 )
+
+from suite.activations import sources  # noqa: E402
+
+sources.attach(ACTIVATIONS)

@@ -1,6 +1,7 @@
 """Rows for ``python -m suite list activations``: every registered activation with its
-family, learnable parameter count (per layer and, where it has both, per channel) and
-source paper. Counts come from building the modules, never from typed-in numbers."""
+family, learnable parameter count (per layer and, where it has both, per channel), source
+paper, the source its definition follows and any deliberate deviation (``sources``).
+Counts come from building the modules, never from typed-in numbers."""
 from __future__ import annotations
 
 from suite.activations import ACTIVATIONS
@@ -47,5 +48,7 @@ def rows() -> list[dict]:
             "params/layer": per_layer + note,
             "params/channel": per_channel,
             "paper": entry.info["paper"],
+            "source": entry.info.get("source") or "unknown",
+            "deviation": entry.info.get("deviation") or "-",
         })
     return out

@@ -13,7 +13,7 @@ from torch import nn
 
 from suite.activations import register_activation
 from suite.activations.base import Activation, along_channels, check_channels, param_shape, positive_int
-from suite.errors import bad_value
+from suite.errors import SuiteError, bad_value
 
 
 def _full(channels, value) -> nn.Parameter:
@@ -31,8 +31,9 @@ class PReLU(Activation):
         self.weight = _full(self.channels, init)
 
     def reference_forward(self, x):
-        a = along_channels(self.weight, x)
-        return torch.clamp(x, min=0) + a * torch.clamp(x, max=0)
+        # where(x > 0, ...): at x = 0 the gradient is a (the slope of the negative piece),
+        # as torch.nn.PReLU's; clamp's subgradients would add both pieces (1 + a) or none.
+        return torch.where(x > 0, x, along_channels(self.weight, x) * x)
 
 
 class SwishBeta(Activation):
@@ -74,28 +75,39 @@ class AconC(Activation):
 
 
 class MetaAcon(Activation):
-    """Meta-ACON: beta = sigmoid(fc2(fc1(mean over spatial dims of x))) per sample and
-    channel, a switch learned from the input (channel-wise design of the paper, without
-    the BN between the two 1x1 convolutions)."""
+    """Meta-ACON, as the authors' MetaAconC (nmaac/acon, acon.py): per sample and channel,
+    beta = sigmoid(bn2(fc2(bn1(fc1(mean of x over its spatial dimensions))))), with fc1 a
+    1x1 convolution C -> max(r, C // r), fc2 one back to C, each followed by a BatchNorm
+    and no other nonlinearity. The BatchNorms normalise over the batch, so in training
+    mode a batch needs more than one sample. Deviation: p1 = 1, p2 = 0 at init (the
+    authors draw them from N(0, 1); see AconC)."""
 
     kernel_name = "meta_acon"
 
-    def __init__(self, channels=None, reduction: int = 16, min_width: int = 16, inplace=False, impl="auto"):
+    def __init__(self, channels=None, reduction: int = 16, inplace=False, impl="auto"):
         super().__init__(inplace, impl)
         if channels is None:
             raise bad_value("meta_acon channels", channels, "a positive integer (Meta-ACON is per-channel)")
         self.channels = check_channels(channels)
         positive_int("meta_acon reduction", reduction)
-        width = max(min_width, channels // reduction)
+        width = max(reduction, channels // reduction)
         self.p1 = nn.Parameter(torch.ones(channels))
         self.p2 = nn.Parameter(torch.zeros(channels))
         self.fc1 = nn.Conv2d(channels, width, 1)
+        # BatchNorm1d on the pooled [N, width] rows: BatchNorm2d's math on the authors'
+        # [N, width, 1, 1] maps, and the same state-dict entries.
+        self.bn1 = nn.BatchNorm1d(width)
         self.fc2 = nn.Conv2d(width, channels, 1)
+        self.bn2 = nn.BatchNorm1d(channels)
 
     def switch(self, x):
         """beta, shaped [N, C, 1, ...] to broadcast over x."""
         if x.dim() < 2 or x.shape[1] != self.channels:
             along_channels(self.p1, x)  # raises the standard channel-mismatch error
+        if self.training and x.shape[0] < 2:
+            raise SuiteError(f"meta_acon in training mode needs a batch of at least 2 samples, got {x.shape[0]}: "
+                             "the BatchNorms of its switch normalise over the batch (as the authors' MetaAconC); "
+                             "call .eval() to use their running statistics.")
         spatial = tuple(range(2, x.dim()))
         # sum / n, not mean: the gradient of sum is a broadcast view of the pooled gradient,
         # where mean's backward writes a full input-sized tensor (measured: 1.2 ms of a 3 ms
@@ -106,8 +118,8 @@ class MetaAcon(Activation):
         pooled = pooled.reshape(x.shape[0], self.channels).to(self.fc1.weight.dtype)
         # The 1x1 convolutions act on 1x1 maps: as matrix products they cost microseconds,
         # where the convolution path spends ~0.2 ms per call and per backward (measured).
-        hidden = F.linear(pooled, self.fc1.weight.flatten(1), self.fc1.bias)
-        switch = F.linear(hidden, self.fc2.weight.flatten(1), self.fc2.bias)
+        hidden = self.bn1(F.linear(pooled, self.fc1.weight.flatten(1), self.fc1.bias))
+        switch = self.bn2(F.linear(hidden, self.fc2.weight.flatten(1), self.fc2.bias))
         return torch.sigmoid(switch).reshape(x.shape[0], self.channels, *([1] * len(spatial)))
 
     def reference_forward(self, x):
@@ -121,8 +133,8 @@ class Sqish(Activation):
 
     Unverified: the paper's equations were not readable where this was written; the form
     is that of a public re-implementation (another one puts a square root over the
-    denominator), and the paper may be arXiv 2310.10126 rather than 2310.09828. See
-    baselines/README.md, "Formulas taken from secondary sources"."""
+    denominator). The paper is arXiv 2310.10126 (Biswas, Karri, Bagci; an earlier note
+    said 2310.09828). See baselines/README.md, "Formulas taken from secondary sources"."""
 
     kernel_name = "sqish"
 
@@ -147,4 +159,4 @@ register_activation("prelu", family="rectifier", paper="He et al. 2015, arXiv 15
 register_activation("swish_beta", family="swish", paper="Ramachandran et al. 2017, arXiv 1710.05941", learnable=True, per_channel=True, aliases=("swish_learnable",))(SwishBeta)
 register_activation("acon_c", family="acon", paper=_PAPER_ACON, learnable=True, per_channel=True, aliases=("aconc",))(AconC)
 register_activation("meta_acon", family="acon", paper=_PAPER_ACON, learnable=True, per_channel=True, needs_channels=True, aliases=("metaacon",))(MetaAcon)
-register_activation("sqish", family="swish", paper="Biswas et al. 2023, arXiv 2310.09828", learnable=True, per_channel=True)(Sqish)
+register_activation("sqish", family="swish", paper="Biswas et al. 2023, arXiv 2310.10126", learnable=True, per_channel=True)(Sqish)

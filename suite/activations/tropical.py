@@ -9,6 +9,14 @@ Tropical rational: y = max_k (p_k x + c_k) - max_k (q_k x + e_k), all parameters
                    computed in closed form piece by piece). torchortho 0.1.2 draws
                    plain randn without this scaling, so its E[y^2] at init is random;
                    the parameter names here match torchortho's, so weights copy across.
+
+Ties: where several lines reach a maximum (a kink), the whole gradient goes to one of
+them, the one of least slope (the left derivative of the convex maximum), and of
+identical lines the first. torchortho's ``max(-1)`` also gives it all to one line, the
+first by index: for the tropical unit (slopes 0..d in order) that is the same line;
+for the tropical rational unit, whose slopes are learnt in any order, the two differ
+only at an exact tie of lines whose slopes are out of index order. The fused kernels
+follow the same rule (their breakpoints are strict: x > b_j), and the tests assert it.
 """
 from __future__ import annotations
 
@@ -23,6 +31,16 @@ from suite.activations.base import Activation
 from suite.activations.orthogonal import require_degree
 
 
+def max_of_lines(x: torch.Tensor, slopes: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+    """max_k (slopes_k x + offsets_k), differentiated as the one winning line: of the lines
+    tied at the maximum, the least slope, then the first index (see the module's "Ties").
+    amax would split the gradient evenly among tied lines."""
+    lines = x.unsqueeze(-1) * slopes + offsets
+    tied = lines == lines.detach().amax(-1, keepdim=True)
+    winner = torch.where(tied, slopes.detach(), math.inf).argmin(-1, keepdim=True)  # first of the least
+    return lines.gather(-1, winner).squeeze(-1)
+
+
 class Tropical(Activation):
     """Attribute ``coefficients`` [d+1] (c_k); buffer ``powers`` = 0..d (fixed slopes)."""
 
@@ -35,8 +53,8 @@ class Tropical(Activation):
         self.register_buffer("powers", torch.arange(self.degree + 1, dtype=torch.float32))
 
     def reference_forward(self, x):
-        lines = x.unsqueeze(-1) * self.powers.to(x.dtype) + self.coefficients.to(x.dtype)
-        return (math.sqrt(2) / self.degree) * lines.amax(-1)
+        top = max_of_lines(x, self.powers.to(x.dtype), self.coefficients.to(x.dtype))
+        return (math.sqrt(2) / self.degree) * top
 
     def extra_repr(self):
         return f"degree={self.degree}"
@@ -89,9 +107,8 @@ class TropicalRational(Activation):
         self.powers_denom, self.coefficients_denom = pd, cd
 
     def reference_forward(self, x):
-        xe = x.unsqueeze(-1)
-        num = (xe * self.powers_num.to(x.dtype) + self.coefficients_num.to(x.dtype)).amax(-1)
-        den = (xe * self.powers_denom.to(x.dtype) + self.coefficients_denom.to(x.dtype)).amax(-1)
+        num = max_of_lines(x, self.powers_num.to(x.dtype), self.coefficients_num.to(x.dtype))
+        den = max_of_lines(x, self.powers_denom.to(x.dtype), self.coefficients_denom.to(x.dtype))
         return num - den
 
     def extra_repr(self):

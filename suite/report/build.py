@@ -54,6 +54,19 @@ def smoke_label(prov: dict[str, Any]) -> str | None:
     return f"smoke-scale results on a {core_text}-core CPU, not paper-scale"
 
 
+def definitions() -> dict[str, str]:
+    """Activation -> "source (deviation: ...)" from the activation registry, for the
+    leaderboard's footnote: what a row's name means."""
+    from suite.activations import ACTIVATIONS  # the registry's metadata, not the store's
+
+    out = {}
+    for entry in ACTIVATIONS:
+        source, deviation = entry.info.get("source") or "unknown source", entry.info.get("deviation")
+        for name in (entry.name, *entry.aliases):  # records may name an activation by an alias
+            out[name] = f"{source} (deviation: {deviation})" if deviation else source
+    return out
+
+
 def build_report(store_root: str | Path, out: str | Path, baselines_dir: str | Path | None = None) -> Report:
     """Aggregate the store, write tables (md/html/tex/csv) and plots into ``out``."""
     store_root, out = Path(store_root), Path(out)
@@ -82,7 +95,8 @@ def build_report(store_root: str | Path, out: str | Path, baselines_dir: str | P
     step_speed = aggregate.train_step_speed(bench, configs)
     report.tables = [
         published.table(comparison),  # first: the site leads with it
-        *tables.leaderboards(summary, aggregate.parameter_overhead(runs), kernel_speed, step_speed),
+        *tables.leaderboards(summary, aggregate.parameter_overhead(runs), kernel_speed, step_speed,
+                             definitions()),
         tables.deltas_table(delta),
         tables.ranks_table(ranks, profile),
     ]

@@ -113,11 +113,14 @@ def _row_order(task_summary: pd.DataFrame) -> list[str]:
 
 
 def task_leaderboard(task: str, summary: pd.DataFrame, overhead: pd.Series | None = None,
-                     speed: pd.DataFrame | None = None, step_speed: pd.DataFrame | None = None) -> Table:
+                     speed: pd.DataFrame | None = None, step_speed: pd.DataFrame | None = None,
+                     definitions: dict[str, str] | None = None) -> Table:
     """One task's table: rows (activation with its parameters) sorted by rank; per column
     and shown metric, mean ± 95 % CI half-width (n seeds); bold where the seeds do not
     separate a row from the best (``summary.is_best``); the task's rank; the activation
-    parameter share; kernel fwd+bwd and training step time relative to ReLU, per device."""
+    parameter share; kernel fwd+bwd and training step time relative to ReLU, per device;
+    ``definitions`` (activation -> the source its definition follows, and any deviation)
+    as a footnote for the rows shown."""
     task_summary = summary[summary["task"] == task]
     shown = shown_metrics(task_summary)
     show_recipe = shown["recipe"].nunique() > 1 if not shown.empty else False
@@ -158,15 +161,20 @@ def task_leaderboard(task: str, summary: pd.DataFrame, overhead: pd.Series | Non
         caption += (" Speed: `python -m suite bench` records with the parameters each row trained, "
                     "fwd+bwd kernel time and training-step time over ReLU's, timed alternating with it "
                     "(n/a: not benched).")
+    names = sorted({str(label).partition("(")[0] for label in task_summary["activation"].unique()})
+    shown_definitions = [f"{a}: {definitions[a]}" for a in names if (definitions or {}).get(a)]
+    if shown_definitions:
+        caption += " Definitions follow: " + "; ".join(shown_definitions) + "."
     return Table(f"leaderboard-{task}", display, best, task_summary, caption)
 
 
 def leaderboards(summary: pd.DataFrame, overhead: pd.Series | None = None,
-                 speed: pd.DataFrame | None = None, step_speed: pd.DataFrame | None = None) -> list[Table]:
+                 speed: pd.DataFrame | None = None, step_speed: pd.DataFrame | None = None,
+                 definitions: dict[str, str] | None = None) -> list[Table]:
     """One leaderboard per task present (classification, lm, detection order)."""
     tasks = [t for t in TASK_TITLES if t in set(summary["task"])] if not summary.empty else []
     tasks += sorted(set(summary["task"]) - set(tasks)) if not summary.empty else []
-    return [task_leaderboard(t, summary, overhead, speed, step_speed) for t in tasks]
+    return [task_leaderboard(t, summary, overhead, speed, step_speed, definitions) for t in tasks]
 
 
 def deltas_table(delta: pd.DataFrame) -> Table:

@@ -190,10 +190,11 @@ def meta_acon_kernel(module, x):
     return apply(meta_acon_forward, meta_acon_backward, x, module.p1, module.p2, module.switch(x))
 
 
-# --- APALU: a (x + x sigmoid(1.702 x)) for x >= 0, b (exp(x) - 1) below ---
-# One exp per element serves both branches: exp(-1.702 x) gives the sigmoid where
-# x >= 0 and exp(x) is the ELU part below (exp rather than expm1: inductor vectorises
-# exp only, and the difference is below float32's resolution of y).
+# --- APALU: a (x + x sigmoid(1.702 x)) for x >= 0, b expm1(x) below ---
+# One exp per element gives the sigmoid where x >= 0 (exp(-1.702 x)) and e^x below; the
+# ELU part is torch.expm1, since e^x - 1 loses every digit as x -> 0 (100 % off for
+# |x| < 6e-8 in float32). These kernels serve float64 and bfloat16 (float32 runs the C++
+# kernel), where the second transcendental costs little.
 def _apalu_exp(x, positive):
     return torch.exp(torch.where(positive, -1.702 * x, x))
 
@@ -201,7 +202,7 @@ def _apalu_exp(x, positive):
 def apalu_forward(x, a, b):
     positive = x >= 0
     e = _apalu_exp(x, positive)
-    return torch.where(positive, a * (x + x / (1 + e)), b * (e - 1))
+    return torch.where(positive, a * (x + x / (1 + e)), b * torch.expm1(torch.clamp(x, max=0)))
 
 
 def apalu_backward(x, dy, a, b):
@@ -210,7 +211,7 @@ def apalu_backward(x, dy, a, b):
     s = 1 / (1 + e)  # sigmoid(1.702 x) where x >= 0
     dx = torch.where(positive, a * (1 + s + 1.702 * x * s * (1 - s)), b * e)
     g_a = torch.where(positive, x + x * s, 0.0)
-    g_b = torch.where(positive, 0.0, e - 1)
+    g_b = torch.where(positive, 0.0, torch.expm1(torch.clamp(x, max=0)))
     return dy * dx, (dy * g_a).sum().reshape(1), (dy * g_b).sum().reshape(1)
 
 
@@ -223,7 +224,8 @@ def apalu_kernel(module, x):
 # reduction is exact to float32 for |w x| up to thousands) and Taylor polynomials to
 # degree 16/17, whose remainder at pi is below 2e-7. Inductor vectorises them into plain
 # FMAs: about 3x faster here than its calls to Sleef's cos/sin, at an absolute error of
-# under 1e-6 (tests/test_fused.py checks it against float64 over |z| <= 100).
+# under 1e-6 (tests/test_fused.py checks it against float64 over |z| <= 100). float64
+# inputs take torch's cos and sin instead: the kernel must be as exact as the reference.
 _TWO_PI_HI = 6.28125  # 2 pi = HI + LO, HI with few mantissa bits so n * HI is exact
 _TWO_PI_LO = 2 * math.pi - _TWO_PI_HI
 _COS_TAYLOR = [(-1) ** k / math.factorial(2 * k) for k in range(9)]
@@ -243,11 +245,15 @@ def _reduce(z):
 
 
 def fast_cos(z):
+    if z.dtype == torch.float64:  # the polynomials are float32-accurate only
+        return torch.cos(z)
     r = _reduce(z)
     return _polynomial(r * r, _COS_TAYLOR)
 
 
 def fast_cos_sin(z):
+    if z.dtype == torch.float64:
+        return torch.cos(z), torch.sin(z)
     r = _reduce(z)
     r2 = r * r
     return _polynomial(r2, _COS_TAYLOR), r * _polynomial(r2, _SIN_TAYLOR)
@@ -330,7 +336,8 @@ def _envelope_gradient_terms(x, dy, slopes, offsets, dy_x=None, ascending=False)
 
     The lines are sorted by slope unless ``ascending`` says they already are (skipping the
     sort measured 12 % faster for tropical); the sort is stable, so of two identical lines
-    the first takes the whole gradient, where torch.amax in the reference would split it.
+    the first takes the whole gradient, and at a kink the line of least slope does (the
+    breakpoints are strict), which is the reference's rule (tropical.max_of_lines).
     The winner's rank is then the number of breakpoints below x, and the sums where a line
     wins are differences of sums above consecutive breakpoints. Per element and
     breakpoint: one compare, one add and one or two masked sums, against a line
@@ -402,8 +409,8 @@ def prelu_forward(x, a):
 
 
 def prelu_backward(x, dy, a):
-    # clamp's subgradient, as the reference: at x = 0 both pieces pass (1 + a)
-    slope = (x >= 0).to(x.dtype) + along_channels(a, x) * (x <= 0).to(x.dtype)
+    # at x = 0 the slope is a, as the reference's and torch.nn.PReLU's
+    slope = torch.where(x > 0, 1.0, along_channels(a, x))
     return dy * slope, reduce_like(dy * torch.clamp(x, max=0), a)
 
 
@@ -486,7 +493,7 @@ def bspline_kernel(module, x):
                  module.spline_weight, module.knots)
 
 
-# --- PAU (version B): y = P(x) / (1 + |x B(x)|) ---
+# --- PAU: y = P(x) / Q(x); version A: Q = 1 + sum |b_k| |x|^k, B: Q = 1 + |x B(x)| ---
 def _horner(x, coeffs):
     out = coeffs[-1] + torch.zeros_like(x)
     for i in range(coeffs.shape[0] - 2, -1, -1):
@@ -498,16 +505,23 @@ def pau_forward(x, num, den):
     return _horner(x, num) / (1 + torch.abs(x * _horner(x, den)))
 
 
-def pau_backward(x, dy, num, den):
-    # One table of powers x^0..x^m serves P, r = x B(x), their derivatives and all ten
-    # parameter-gradient sums (a_k gets sum dy x^k / q, b_k gets sum h x^k).
+def _pau_powers(x, num, den):
+    """x^0..x^max(m, n), P and P' (one table of powers serves both versions)."""
     m, n = num.shape[0] - 1, den.shape[0]
     powers = [torch.ones_like(x), x]
     for _ in range(max(m, n) - 1):
         powers.append(powers[-1] * x)
     p = sum(num[k] * powers[k] for k in range(m + 1))
-    r = sum(den[k - 1] * powers[k] for k in range(1, n + 1))
     dp = sum(k * num[k] * powers[k - 1] for k in range(1, m + 1)) if m > 0 else torch.zeros_like(x)
+    return powers, p, dp
+
+
+def pau_backward(x, dy, num, den):
+    # One table of powers x^0..x^m serves P, r = x B(x), their derivatives and all ten
+    # parameter-gradient sums (a_k gets sum dy x^k / q, b_k gets sum h x^k).
+    m, n = num.shape[0] - 1, den.shape[0]
+    powers, p, dp = _pau_powers(x, num, den)
+    r = sum(den[k - 1] * powers[k] for k in range(1, n + 1))
     dr = sum(k * den[k - 1] * powers[k - 1] for k in range(1, n + 1))
     inv_q = 1 / (1 + torch.abs(r))
     g = dy * inv_q  # dL/dP
@@ -518,5 +532,29 @@ def pau_backward(x, dy, num, den):
     return dx, g_num, g_den
 
 
+def pau_a_forward(x, num, den):
+    ax = torch.abs(x)
+    return _horner(x, num) / (1 + ax * _horner(ax, torch.abs(den)))
+
+
+def pau_a_backward(x, dy, num, den):
+    # Q = 1 + sum |b_k| |x|^k: dQ/dx = sign(x) sum k |b_k| |x|^(k-1), dQ/db_k = sign(b_k) |x|^k;
+    # sign(0) = 0, as autograd's |.|.
+    m, n = num.shape[0] - 1, den.shape[0]
+    powers, p, dp = _pau_powers(x, num, den)
+    abs_den = torch.abs(den)
+    q = 1 + sum(abs_den[k - 1] * torch.abs(powers[k]) for k in range(1, n + 1))
+    dq = sum(k * abs_den[k - 1] * torch.abs(powers[k - 1]) for k in range(1, n + 1)) * torch.sign(x)
+    g = dy / q  # dL/dP
+    h = -g * p / q  # dL/dQ
+    dx = g * dp + h * dq
+    g_num = torch.stack([(g * powers[k]).sum() for k in range(m + 1)])
+    g_den = torch.stack([(h * torch.abs(powers[k])).sum() for k in range(1, n + 1)]) * torch.sign(den)
+    return dx, g_num, g_den
+
+
+PAU_MATH = {"A": (pau_a_forward, pau_a_backward), "B": (pau_forward, pau_backward)}
+
+
 def pau_kernel(module, x):
-    return apply(pau_forward, pau_backward, x, module.numerator, module.denominator)
+    return apply(*PAU_MATH[module.version], x, module.numerator, module.denominator)

@@ -1,6 +1,6 @@
 """Fused PAU on the CPU by a C++ extension (csrc/pau.cpp, built by ``native``): one pass
-forward, one pass backward from one table of powers, float32, numerator degrees 1 to 6
-and denominator degrees 1 to 5 (the default is 5 and 4).
+forward, one pass backward from one table of powers, float32, versions A and B, numerator
+degrees 1 to 6 and denominator degrees 1 to 5 (the default is 5 and 4).
 
 Its cost is arithmetic (two polynomials, their derivatives, a division and m + 1 + n
 sums per element); with the degrees fixed at compile time the sums stay in registers,
@@ -28,4 +28,5 @@ def _takes(module, x) -> bool:
 def pau_kernel(module, x):
     if not _takes(module, x):
         return cpu.pau_kernel(module, x)
-    return NATIVE.apply("pau", x, module.numerator, module.denominator)
+    op = "pau_a" if module.version == "A" else "pau"
+    return NATIVE.apply(op, x, module.numerator, module.denominator)
