@@ -126,6 +126,7 @@ SELU_LAMBDA, SELU_ALPHA = 1.0507009873554804934193349852946, 1.67326324235437728
 
 FORMULAS = {
     "relu": lambda m, x: x * (x > 0),
+    "softplus": lambda m, x: torch.log1p(torch.exp(x)),  # Dugas et al. 2000; beta = 1
     "leaky_relu": lambda m, x: torch.where(x >= 0, x, 0.01 * x),
     "elu": lambda m, x: torch.where(x > 0, x, torch.expm1(x)),
     "selu": lambda m, x: SELU_LAMBDA * torch.where(x > 0, x, SELU_ALPHA * torch.expm1(x)),
@@ -145,6 +146,7 @@ FORMULAS = {
     "apalu": lambda m, x: torch.where(x >= 0, m.a * (x + x * sig(1.702 * x)), m.b * torch.expm1(torch.clamp(x, max=0))),
     "pau": pau_formula,
     "pwlu": pwlu_formula,
+    "pwlu_fixed": pwlu_formula,  # same function; only which parameters train differs
     "hermite": hermite_formula,
     "fourier": fourier_formula,
     "tropical": lambda m, x: math.sqrt(2) / m.degree * torch.stack(
@@ -375,16 +377,22 @@ def test_tropical_rational_ties_go_to_the_least_slope_line_on_both_paths(eager_f
 @pytest.mark.parametrize("channels", [None, 3])
 def test_pwlu_at_its_bounds_and_region_edges_takes_the_right_hand_piece(channels, eager_fused):
     ref, fast = twins("pwlu", channels=channels)
-    bl, br = ref.left_bound.reshape(-1)[0].item(), ref.right_bound.reshape(-1)[0].item()
+    with torch.no_grad():  # bounds whose edges are exact binary fractions, different per channel
+        for unit in (ref, fast):
+            c = torch.arange(unit.left_bound.numel(), dtype=D).reshape(unit.left_bound.shape)
+            unit.left_bound.copy_(-2.0 - c)
+            unit.right_bound.copy_(2.0 + c)
     n = ref.heights.shape[-1] - 1
-    d = (br - bl) / n
-    edges = torch.tensor([bl, bl + d, bl + 5 * d, br], dtype=D)
-    x = edges.reshape(1, 1, -1).expand(2, 3, -1).contiguous()
     heights = ref.heights.detach().reshape(-1, n + 1)
+    x = torch.empty(2, 3, 4, dtype=D)
     want = torch.empty_like(x)
-    for c in range(3):
-        h = heights[c if channels else 0]
-        slopes = [(h[1] - h[0]) / d, (h[2] - h[1]) / d, (h[6] - h[5]) / d, ref.right_slope.reshape(-1)[c if channels else 0]]
+    for c in range(3):  # each channel at its own edges: the bounds are learned per channel
+        k = c if channels else 0
+        bl, br = ref.left_bound.reshape(-1)[k].item(), ref.right_bound.reshape(-1)[k].item()
+        d = (br - bl) / n
+        x[:, c] = torch.tensor([bl, bl + d, bl + 5 * d, br], dtype=D)
+        h = heights[k]
+        slopes = [(h[1] - h[0]) / d, (h[2] - h[1]) / d, (h[6] - h[5]) / d, ref.right_slope.reshape(-1)[k]]
         want[:, c] = torch.stack(slopes)
     for module in (ref, fast):
         torch.testing.assert_close(grads_at(module, x)[0], want)

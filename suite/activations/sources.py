@@ -21,6 +21,7 @@ SOURCES: dict[str, tuple[str, str]] = {
     "relu": (_TORCH.format(op="relu"), ""),
     "leaky_relu": (_TORCH.format(op="leaky_relu"), ""),
     "elu": (_TORCH.format(op="elu"), ""),
+    "softplus": (_TORCH.format(op="softplus"), ""),
     "selu": (_TORCH.format(op="selu"), ""),
     "gelu": (_TORCH.format(op="gelu"), ""),
     "gelu_tanh": (_TORCH.format(op="gelu(approximate='tanh')"), ""),
