@@ -59,7 +59,8 @@ def test_the_rehearsal_runs_every_section_and_writes_json_and_markdown(tmp_path)
 
     ddp = sections["ddp"]["result"]
     assert ddp["passed"], ddp["problems"]
-    assert [r[1]["resumed_from_step"] for r in ddp["resume"]] == [ddp["stopped_at"]] * 2
+    saved_at = ddp["stop"][0][1]["step"]
+    assert 0 < saved_at < ddp["steps"] and [r[1]["resumed_from_step"] for r in ddp["resume"]] == [saved_at] * 2
 
     bench = sections["cuda_bench_tests"]["result"]
     assert bench["skipped"] == bench["tests"] > 0  # no GPU: every cuda_bench case skips, none is lost
