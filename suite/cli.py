@@ -1,4 +1,4 @@
-"""`python -m suite`: list, run, bench, report, publish, data.
+"""`python -m suite`: list, run, bench, report, publish, data, doctor.
 
 Each subsystem owns its subcommand: it exposes ``add_parser(subparsers)`` which registers
 the subcommand and sets ``func(args) -> int``. This file only wires them together, lists
@@ -19,6 +19,7 @@ SUBCOMMANDS = {
     "report": "suite.report.cli",
     "publish": "suite.report.cli",
     "data": "suite.data.cli",
+    "doctor": "suite.doctor",
 }
 
 # `suite list KIND`: each returns a list of row dicts (column -> value), first row's keys

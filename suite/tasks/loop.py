@@ -106,8 +106,10 @@ def init_distributed(device: torch.device) -> DistEnv:
     import torch.distributed as dist
 
     if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo",
-                                rank=env.rank, world_size=world)
+        # SUITE_DIST_BACKEND overrides the choice: gloo lets several ranks share one GPU
+        # (NCCL refuses that), as the GPU check's DDP cell needs on a one-GPU machine.
+        backend = os.environ.get("SUITE_DIST_BACKEND") or ("nccl" if device.type == "cuda" else "gloo")
+        dist.init_process_group(backend=backend, rank=env.rank, world_size=world)
     return env
 
 

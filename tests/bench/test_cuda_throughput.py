@@ -2,13 +2,14 @@
 than 70 % of the speed of a copy moving the same bytes, forward and backward, in float32
 and bfloat16 (opt in, needs a GPU: python -m pytest -m cuda_bench tests/bench).
 
-Timed by the harness of ``python -m suite bench`` (subject and copy in alternation, the
-ratio the median of per-round ratios), at a ResNet stage's activation size.
+Timed as ``python -m suite doctor --gpu`` times them (``suite.bench.gpu_kernels``: subject
+and copy in alternation, the ratio the median of per-round ratios), at a ResNet stage's
+activation size, so this test and the GPU check's kernel table agree.
 """
 import pytest
 import torch
 
-from suite.bench import harness
+from suite.bench import gpu_kernels, harness
 from suite.bench.run import with_channels
 from suite.bench.subjects import build, parse_act
 
@@ -28,6 +29,6 @@ ACTS = ["pwlu", "pwlu:channels=256", "hermite:degree=3", "hermite:degree=8", "fo
 def test_triton_kernel_reaches_70_percent_of_copy_bandwidth(act, dtype):
     work = harness.Workload(SHAPE, torch.device("cuda"), dtype)
     subject = build(with_channels(parse_act(act), SHAPE), "fused", work.device, work.dtype)
-    timed = harness.time_subject(subject.module, work)
-    ratios = {name: timed[name].ratio("subject", "copy").median_s for name in ("fwd", "bwd")}
+    timed = gpu_kernels.time_passes(subject.module, work, gpu_kernels.Timing(), passes=("fwd", "bwd"))
+    ratios = {name: timed[name]["ratio_to_copy"] for name in ("fwd", "bwd")}
     assert all(r <= TARGET for r in ratios.values()), f"{act} {dtype}: time / copy's = {ratios} (target <= {TARGET:.2f})"
