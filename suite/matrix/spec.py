@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from suite.cell import Resources
 from suite.errors import SuiteError
+from suite.safe_text import line_problem, name_problem
 
 WILDCARD = "*"
 
@@ -55,6 +56,14 @@ class Block(BaseModel):
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     resources: Resources = Field(default_factory=Resources)
 
+    @field_validator("label")
+    @classmethod
+    def _label_one_line(cls, label: str) -> str:
+        problem = line_problem(label)
+        if problem:
+            raise ValueError(problem)
+        return label
+
     @field_validator("seeds")
     @classmethod
     def _seeds_unique(cls, seeds: list[int]) -> list[int]:
@@ -71,6 +80,15 @@ class MatrixSpec(BaseModel):
     description: str = ""
     act_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
     blocks: list[Block] = Field(alias="block", min_length=1)
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, name: str) -> str:
+        # The name becomes the SLURM job name, a line of the batch script.
+        problem = name_problem(name)
+        if problem:
+            raise ValueError(problem)
+        return name
 
 
 def _location(loc: tuple) -> str:
