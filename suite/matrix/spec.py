@@ -28,7 +28,7 @@ import difflib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
 
 from suite.cell import Resources
 from suite.errors import SuiteError
@@ -53,7 +53,7 @@ class Block(BaseModel):
     recipe: str
     recipe_overrides: dict[str, Any] = Field(default_factory=dict)
     act_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    seeds: list[StrictInt] = Field(default_factory=lambda: [0], min_length=1)  # true is not seed 1
     resources: Resources = Field(default_factory=Resources)
 
     @field_validator("label")
@@ -158,9 +158,12 @@ def read(path: Path) -> MatrixSpec:
     import tomllib
 
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise SuiteError(f"matrix file {str(path)!r} cannot be read ({exc.strerror}).") from None
+    except UnicodeDecodeError as exc:
+        raise SuiteError(f"matrix file {str(path)!r} is not UTF-8 text (byte {exc.start}); "
+                         "expected a TOML file saved as UTF-8.") from None
     except tomllib.TOMLDecodeError as exc:
         raise SuiteError(f"matrix file {str(path)!r} is not valid TOML ({exc}).") from None
     return parse(data, repr(str(path)))
