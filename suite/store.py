@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from suite.atomic import atomic_write_text  # noqa: F401  (re-exported for callers)
-from suite.record_schema import check as check_record
 
 SCHEMA = "suite.record/1"
 STATUSES = ("done", "failed", "diverged")
@@ -38,8 +37,10 @@ def read_record(path: Path) -> tuple[dict[str, Any] | None, str | None]:
         return None, f"unreadable JSON ({exc})"
     if not isinstance(rec, dict) or rec.get("schema") != SCHEMA:
         return None, f"foreign file (schema is not {SCHEMA})"
+    from suite.record_schema import check  # pydantic: not imported by `--help`
+
     kind = rec.get("kind") if isinstance(rec.get("kind"), str) else Path(path).parent.parent.name
-    reason = check_record(rec, kind)
+    reason = check(rec, kind)
     if reason:
         return None, reason
     rec["_path"] = str(path)

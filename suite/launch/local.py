@@ -1,7 +1,7 @@
 """The local executor: run cells on this machine, one at a time or N at a time.
 
 ``jobs=1`` runs each cell in this process (debuggers and monkeypatches work);
-``jobs=N`` runs each cell in its own spawned process, N at once. Each cell runs with a
+``jobs=N`` runs N cells at once in N spawned worker processes. Each cell runs with a
 fixed torch thread count, its ``resources.cpus`` (at most the machine's cores), whatever
 ``--jobs`` is, and its checkpoints keep that count: a cell resumed alone continues exactly
 as it would have two at a time. Every cell is claimed first (``suite.launch.claims``) and
@@ -88,8 +88,11 @@ def run_claimed(
         claims.release(cell.id, only_if={"pid": os.getpid()})
 
 
-def _worker(conn, cell_data: dict, store_root: str, data_root, device, retry_failed) -> None:
-    """One cell in a spawned process; sends its outcome back through ``conn``."""
+def _worker(conn, store_root: str, data_root, device, retry_failed) -> None:
+    """A spawned process that runs the cells it is sent, one at a time, until sent None.
+
+    Kept alive across cells (spawning and importing torch costs seconds per process); if
+    it dies, only the cell it held is lost, and the launch starts a fresh worker."""
     from suite import tasks
 
     os.environ["OMP_NUM_THREADS"] = "1"  # torch's own count is set per cell in run_claimed
@@ -99,13 +102,16 @@ def _worker(conn, cell_data: dict, store_root: str, data_root, device, retry_fai
 
     for sig in SIGNALS:
         signal.signal(sig, on_signal)
-    cell = Cell.model_validate(cell_data)
-    try:
-        outcome = run_claimed(cell, Store(Path(store_root)), data_root=data_root, device=device,
-                              progress=False, retry_failed=retry_failed)
-    except Exception as exc:  # noqa: BLE001 - e.g. the store became unwritable: report, don't hide
-        outcome = {"cell_id": cell.id, "status": "failed", "line": f"{cell.label}: failed ({type(exc).__name__}: {exc})"}
-    conn.send(outcome)
+    store = Store(Path(store_root))
+    while (cell_data := conn.recv()) is not None:
+        cell = Cell.model_validate(cell_data)
+        try:
+            outcome = run_claimed(cell, store, data_root=data_root, device=device, progress=False,
+                                  retry_failed=retry_failed)
+        except Exception as exc:  # noqa: BLE001 - e.g. the store became unwritable: report, don't hide
+            outcome = {"cell_id": cell.id, "status": "failed",
+                       "line": f"{cell.label}: failed ({type(exc).__name__}: {exc})"}
+        conn.send(outcome)
     conn.close()
 
 
@@ -146,7 +152,7 @@ class _Stop:
     """SIGINT/SIGTERM to the launch: remember it, pass it on; a second one kills the workers."""
 
     def __init__(self, workers: dict):
-        self.workers = workers  # sentinel -> (process, conn, cell)
+        self.workers = workers  # sentinel -> _Worker
         self.signum: int | None = None
         self.saved: dict[int, Any] = {}
 
@@ -169,9 +175,9 @@ class _Stop:
             if again:
                 raise KeyboardInterrupt
             tasks.request_checkpoint_and_stop()
-        for proc, _, _ in list(self.workers.values()):
+        for worker in list(self.workers.values()):
             try:
-                os.kill(proc.pid, signal.SIGKILL if again else signum)
+                os.kill(worker.process.pid, signal.SIGKILL if again else signum)
             except ProcessLookupError:
                 pass
 
@@ -220,29 +226,75 @@ def run_local(
     return result
 
 
+@dataclass
+class _Worker:
+    process: Any
+    conn: Any
+    cell: Cell | None = None  # the cell it runs now
+
+
 def _run_workers(pending: list[Cell], workers: dict, stop: _Stop, jobs: int, store: Store, finished, *,
                  data_root, device, retry_failed) -> None:
     """Keep ``jobs`` worker processes busy until the cells run out or a stop is asked."""
     ctx = multiprocessing.get_context("spawn")  # no forked torch/OpenMP state
-    while (pending and stop.signum is None) or workers:
-        while pending and len(workers) < jobs and stop.signum is None:
-            cell = pending.pop(0)
-            receive, send = ctx.Pipe(duplex=False)
-            proc = ctx.Process(target=_worker, args=(send, cell.model_dump(mode="json"), str(store.root),
-                                                     data_root, device, retry_failed), daemon=False)
-            proc.start()
-            send.close()
-            workers[proc.sentinel] = (proc, receive, cell)
-        if not workers:
-            break
-        for sentinel in multiprocessing.connection.wait(list(workers)):
-            proc, receive, cell = workers.pop(sentinel)
-            outcome = None
+    idle: list[_Worker] = []
+
+    def hand_out(worker: _Worker) -> None:
+        if pending and stop.signum is None:
+            worker.cell = pending.pop(0)
             try:
-                if receive.poll():
-                    outcome = receive.recv()
-            except (EOFError, OSError):
-                outcome = None
-            proc.join()
-            receive.close()
-            finished(outcome if outcome is not None else _death(cell, proc.exitcode, store, proc.pid))
+                worker.conn.send(worker.cell.model_dump(mode="json"))
+            except OSError:  # the idle worker died meanwhile: the cell waits for another
+                pending.insert(0, worker.cell)
+                worker.cell = None
+                workers.pop(worker.process.sentinel, None)
+        else:
+            worker.cell = None
+            idle.append(worker)
+
+    try:
+        while (pending and stop.signum is None) or any(w.cell for w in workers.values()):
+            while pending and stop.signum is None and sum(w.cell is not None for w in workers.values()) < jobs:
+                if idle:
+                    hand_out(idle.pop())
+                    continue
+                ours, theirs = ctx.Pipe()
+                proc = ctx.Process(target=_worker, args=(theirs, str(store.root), data_root, device, retry_failed))
+                proc.start()
+                theirs.close()
+                worker = _Worker(proc, ours)
+                workers[proc.sentinel] = worker
+                hand_out(worker)
+            busy = [w for w in workers.values() if w.cell is not None]
+            if not busy:
+                break
+            ready = multiprocessing.connection.wait([w.conn for w in busy] + [w.process.sentinel for w in busy])
+            for worker in busy:
+                if worker.conn in ready or worker.process.sentinel in ready:
+                    outcome = None
+                    try:
+                        if worker.conn.poll():
+                            outcome = worker.conn.recv()
+                    except (EOFError, OSError):
+                        outcome = None
+                    if outcome is not None:
+                        finished(outcome)
+                        hand_out(worker)
+                    elif not worker.process.is_alive():
+                        worker.process.join()
+                        finished(_death(worker.cell, worker.process.exitcode, store, worker.process.pid))
+                        del workers[worker.process.sentinel]
+                        worker.conn.close()
+    finally:
+        for worker in list(workers.values()):
+            try:
+                worker.conn.send(None)
+            except (OSError, ValueError):
+                pass
+        for worker in list(workers.values()):
+            worker.process.join(timeout=30)
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join()
+            worker.conn.close()
+        workers.clear()
