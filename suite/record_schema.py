@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StrictBool, StrictInt, StrictStr, ValidationError
+from pydantic import (BaseModel, ConfigDict, Field, PlainValidator, StrictBool, StrictInt, StrictStr,
+                      ValidationError)
 
 
 
@@ -124,5 +125,6 @@ def check(record: dict[str, Any], kind: str) -> str | None:
         got = "" if first["type"] == "missing" else f", got {shown}"
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         msg = first["msg"]
-        return f"{kind} record with a bad field {_where(tuple(first['loc']))}: {msg[0].lower()}{msg[1:]}{got}{more}"
+        where = _where(tuple(first["loc"]))
+        return f"{kind} record with a bad field {where}: {msg[0].lower()}{msg[1:]}{got}{more}"
     return None

@@ -4,8 +4,6 @@ resume (issue 22, items 1, 10, 13, 16)."""
 from __future__ import annotations
 
 import logging
-import pickle
-from pathlib import Path
 
 import pytest
 import torch

@@ -18,7 +18,7 @@ import suite.cli
 from suite.launch.local import run_claimed
 from suite.matrix import expand
 from suite.store import Store
-from test_launch_local import FAST, _matrix
+from test_launch_local import _matrix
 
 # Long enough that signals land mid-run; checkpoints often so there is one to find.
 SLOW = {"steps": 3000, "eval_every": 3000, "checkpoint_every": 2}

@@ -5,8 +5,6 @@ from __future__ import annotations
 import copy
 import json
 
-import pytest
-
 import suite.cli
 from suite.report import aggregate
 from suite.store import Store

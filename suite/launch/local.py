@@ -74,14 +74,16 @@ def run_claimed(
         status = store.status_of([cell.id])[cell.id]
         # (A failed cell reaches here only with --retry-failed, unless it failed meanwhile.)
         if status in FINISHED or (status == "failed" and not retry_failed):
-            return {"cell_id": cell.id, "status": "skipped", "line": f"{cell.label}: skipped ({status} meanwhile)"}
+            return {"cell_id": cell.id, "status": "skipped",
+                    "line": f"{cell.label}: skipped ({status} meanwhile)"}
         torch.set_num_threads(cell_threads(cell))  # a resumed run may set its checkpoint's count
         rec = run_and_record(
             cell, store, executor={"kind": "local", "pid": os.getpid()},
             data_root=data_root, device=device, progress=progress,
         )
         if rec is None:  # the task was asked to stop and saved a checkpoint
-            return {"cell_id": cell.id, "status": "stopped", "line": f"{cell.label}: stopped at a checkpoint (resumable)"}
+            return {"cell_id": cell.id, "status": "stopped",
+                    "line": f"{cell.label}: stopped at a checkpoint (resumable)"}
         return {"cell_id": cell.id, "status": rec["status"], "line": records.summary(rec)}
     finally:
         torch.set_num_threads(threads)
@@ -254,12 +256,15 @@ def _run_workers(pending: list[Cell], workers: dict, stop: _Stop, jobs: int, sto
 
     try:
         while (pending and stop.signum is None) or any(w.cell for w in workers.values()):
-            while pending and stop.signum is None and sum(w.cell is not None for w in workers.values()) < jobs:
+            running = sum(w.cell is not None for w in workers.values())
+            while pending and stop.signum is None and running < jobs:
+                running += 1
                 if idle:
                     hand_out(idle.pop())
                     continue
                 ours, theirs = ctx.Pipe()
-                proc = ctx.Process(target=_worker, args=(theirs, str(store.root), data_root, device, retry_failed))
+                proc = ctx.Process(target=_worker,
+                                   args=(theirs, str(store.root), data_root, device, retry_failed))
                 proc.start()
                 theirs.close()
                 worker = _Worker(proc, ours)
@@ -268,7 +273,8 @@ def _run_workers(pending: list[Cell], workers: dict, stop: _Stop, jobs: int, sto
             busy = [w for w in workers.values() if w.cell is not None]
             if not busy:
                 break
-            ready = multiprocessing.connection.wait([w.conn for w in busy] + [w.process.sentinel for w in busy])
+            ready = multiprocessing.connection.wait([w.conn for w in busy]
+                                                    + [w.process.sentinel for w in busy])
             for worker in busy:
                 if worker.conn in ready or worker.process.sentinel in ready:
                     outcome = None

@@ -39,7 +39,8 @@ def check_data(cells: list[Cell], data_root: str | None) -> None:
     if missing:
         raise SuiteError(
             f"data set{'s' if len(missing) > 1 else ''} {', '.join(missing)} not found under the data root "
-            f"{str(root)!r}; expected them there (see `python -m suite list datasets` and docs/readme/data-tasks.md): "
+            f"{str(root)!r}; expected them there (see `python -m suite list datasets` and "
+            "docs/readme/data-tasks.md): "
             "pass --data-root DIR or $SUITE_DATA=DIR, or leave those cells out with --task/--arch/--act."
         )
 

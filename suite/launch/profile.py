@@ -47,7 +47,8 @@ class Profile(BaseModel):
     def _one_token(cls, value: str | None) -> str | None:
         # Each becomes an `#SBATCH` line: a newline would start a line of shell.
         if value is not None and (line_problem(value) or not value.strip() or " " in value):
-            raise ValueError(f"{value!r} is not accepted; expected one word without spaces or control characters")
+            raise ValueError(f"{value!r} is not accepted; expected one word without spaces or control "
+                             "characters")
         return value
 
     @field_validator("setup")
@@ -65,8 +66,8 @@ class Profile(BaseModel):
             if not re.fullmatch(r"[a-z][a-z0-9_-]*", key):
                 raise ValueError(f"sbatch option {key!r} is not accepted; expected a lower-case option name")
             if not isinstance(value, (str, int, bool)) or line_problem(str(value)):
-                raise ValueError(f"sbatch value {value!r} of {key!r} is not accepted; expected one line of text "
-                                 "or a number")
+                raise ValueError(f"sbatch value {value!r} of {key!r} is not accepted; expected one line "
+                                 "of text or a number")
         return options
 
 

@@ -149,14 +149,16 @@ def submit(cells: list[Cell], store: Store, profile: Profile, *, matrix_name: st
     import shutil
 
     if shutil.which("sbatch") is None:
-        raise SuiteError("--executor slurm is not accepted on this machine: SLURM's sbatch is not on the PATH; "
-                         "expected a SLURM login node (or run with --executor local).")
+        raise SuiteError("--executor slurm is not accepted on this machine: SLURM's sbatch is not on the "
+                         "PATH; expected a SLURM login node (or run with --executor local).")
     store = Store(store.root.resolve())  # the jobs may start in another directory
     # Both reach the batch script (job name, log paths): refuse what would break its lines.
     if name_problem(matrix_name):
-        raise SuiteError(f"matrix name {matrix_name!r} is not accepted for SLURM; {name_problem(matrix_name)}.")
+        raise SuiteError(f"matrix name {matrix_name!r} is not accepted for SLURM; "
+                         f"{name_problem(matrix_name)}.")
     if line_problem(str(store.root)):
-        raise SuiteError(f"store path {str(store.root)!r} is not accepted for SLURM; {line_problem(str(store.root))}.")
+        raise SuiteError(f"store path {str(store.root)!r} is not accepted for SLURM; "
+                         f"{line_problem(str(store.root))}.")
     for resources in {c.resources for c in cells}:
         submitit_parameters(profile, resources, name="check")  # refuse before claiming
     claims = Claims(store.root / "claims")

@@ -144,8 +144,8 @@ def check_block_cells(matrix: Matrix, b: int, block: Block) -> None:
     """Every activation of the block builds with its parameters, and at least one is left."""
     acts = _block_activations(block)
     if not acts:
-        raise SuiteError(f"matrix file {matrix.source}: field block[{b}].exclude: it removes every activation "
-                         f"of the block ({', '.join(block.activations)}); expected at least one left to run.")
+        raise SuiteError(f"matrix file {matrix.source}: field block[{b}].exclude: it removes every "
+                         f"activation of the block ({', '.join(block.activations)}); expected at least one left to run.")
     checked: set[str] = set()
     for act in acts:
         params = _act_params(matrix.spec, block, act)

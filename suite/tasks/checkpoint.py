@@ -79,7 +79,8 @@ def set_aside(path: Path, reason: str) -> Path:
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
     target = path.with_name(f"{path.name}.set-aside-{stamp}")
     path.replace(target)
-    log.warning("checkpoint %s %s; set aside as %s; the cell restarts from scratch", path, reason, target.name)
+    log.warning("checkpoint %s %s; set aside as %s; the cell restarts from scratch",
+                path, reason, target.name)
     return target
 
 
