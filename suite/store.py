@@ -7,7 +7,10 @@ Layout under the store root (``--store``, ``$SUITE_STORE``, default ``./store``)
 
 ``kind`` is "train" for matrix cells (key = cell id) and "bench" for kernel timings. A
 rerun appends a new record; readers take the newest record of each key. Loading never
-drops a file silently: unreadable or foreign files are returned as ``problems``.
+drops a file silently: unreadable or foreign files, and records whose fields do not have
+the shape readers rely on (``suite.record_schema``), are returned as ``problems`` with
+their path and the reason; the readable rest is returned as usual. What the store
+promises on each kind of fault: docs/readme/store.md.
 """
 from __future__ import annotations
 
@@ -24,6 +27,24 @@ from suite.atomic import atomic_write_text  # noqa: F401  (re-exported for calle
 
 SCHEMA = "suite.record/1"
 STATUSES = ("done", "failed", "diverged")
+
+
+def read_record(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """(record, None) for a usable record file (with ``_path`` added), else (None, why not)."""
+    try:
+        rec = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return None, f"unreadable JSON ({exc})"
+    if not isinstance(rec, dict) or rec.get("schema") != SCHEMA:
+        return None, f"foreign file (schema is not {SCHEMA})"
+    from suite.record_schema import check  # pydantic: not imported by `--help`
+
+    kind = rec.get("kind") if isinstance(rec.get("kind"), str) else Path(path).parent.parent.name
+    reason = check(rec, kind)
+    if reason:
+        return None, reason
+    rec["_path"] = str(path)
+    return rec, None
 
 
 def default_root() -> Path:
@@ -133,31 +154,39 @@ class Store:
             if path.suffix != ".json":
                 problems.append(Problem(path, "not a .json record"))
                 continue
-            try:
-                rec = json.loads(path.read_text())
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-                problems.append(Problem(path, f"unreadable JSON ({exc})"))
+            rec, reason = read_record(path)
+            if reason:
+                problems.append(Problem(path, reason))
                 continue
-            if not isinstance(rec, dict) or rec.get("schema") != SCHEMA:
-                problems.append(Problem(path, f"foreign file (schema is not {SCHEMA})"))
-                continue
-            rec["_path"] = str(path)
             records.append(rec)
         records.sort(key=lambda r: r.get("written_at", ""))
         return records, problems
 
-    def records_of(self, kind: str, key: str) -> list[dict[str, Any]]:
-        """The readable records of one key, oldest first (reads only that key's folder)."""
+    def read_key(self, kind: str, key: str) -> tuple[list[dict[str, Any]], list[Problem]]:
+        """The usable records of one key, oldest first, and its files that are not
+        (reads only that key's folder)."""
         folder = self.root / "records" / kind / key
-        out = []
+        out, problems = [], []
         for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-            try:
-                rec = json.loads(path.read_text())
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-                continue  # reported by load(); status falls back to the readable ones
-            if isinstance(rec, dict) and rec.get("schema") == SCHEMA:
+            rec, reason = read_record(path)
+            if reason:
+                problems.append(Problem(path, reason))
+            else:
                 out.append(rec)
         out.sort(key=lambda r: r.get("written_at", ""))
+        return out, problems
+
+    def records_of(self, kind: str, key: str) -> list[dict[str, Any]]:
+        """The usable records of one key, oldest first (reads only that key's folder)."""
+        return self.read_key(kind, key)[0]
+
+    def problems_of(self, keys: Iterable[str], kind: str = "train") -> dict[str, list[Problem]]:
+        """The files of each key that cannot be used (only keys that have some)."""
+        out = {}
+        for key in keys:
+            problems = self.read_key(kind, key)[1]
+            if problems:
+                out[key] = problems
         return out
 
     def latest(self, kind: str) -> tuple[dict[str, dict[str, Any]], list[Problem]]:

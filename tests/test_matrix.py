@@ -182,11 +182,11 @@ def test_unknown_top_level_field_and_arch_task_mismatch(tmp_path, classifier_arc
 
 def test_block_and_matrix_act_params_merge(tmp_path, classifier_arch):
     path = tmp_path / "m.toml"
-    path.write_text('name = "m"\n[act_params]\npwlu = { regions = 8, per_channel = true }\n'
+    path.write_text('name = "m"\n[act_params]\npwlu = { regions = 8, momentum = 0.05 }\n'
                     + GOOD_BLOCK.format(arch=classifier_arch).replace('["relu"]', '["relu", "pwlu"]')
                     + "[block.act_params]\npwlu = { regions = 4 }\n")
     cells = {c.activation: c for c in expand(str(path))}
-    assert cells["pwlu"].act_params == {"regions": 4, "per_channel": True}
+    assert cells["pwlu"].act_params == {"regions": 4, "momentum": 0.05}
     assert cells["relu"].act_params == {}
 
 
@@ -203,8 +203,8 @@ def _run_cli(argv, capsys):
 def test_dry_run_lists_every_cell_with_its_store_status(tmp_path, capsys):
     store = Store(tmp_path / "store")
     cells = expand("smoke", activations=["relu", "gelu"])
-    store.write("train", cells[0].id, {"status": "done"})
-    store.write("train", cells[1].id, {"status": "failed"})
+    store.write("train", cells[0].id, {"status": "done", "cell": cells[0].model_dump(mode="json")})
+    store.write("train", cells[1].id, {"status": "failed", "cell": cells[1].model_dump(mode="json")})
     code, out = _run_cli(["run", "--matrix", "smoke", "--act", "relu", "--act", "gelu",
                           "--dry-run", "--store", str(store.root)], capsys)
     assert code == 0

@@ -125,6 +125,8 @@ class Fourier(Activation):
     def __init__(self, degree=None, inplace=False, impl="auto"):
         super().__init__(inplace, impl)
         d = self.degree = require_degree("fourier", degree)
+        if d > 170:  # 171! is beyond float64: the initial fundamental would overflow
+            raise SuiteError(f"fourier degree {d} is not accepted; expected an integer from 1 to 170.")
         self.fundamental = nn.Parameter(torch.tensor([I_0_2_SQRT_INV * math.sqrt(1.0 - 1.0 / math.factorial(d) ** 2)]))
         self.coefficients = nn.Parameter(torch.full((d,), I_0_2_SQRT_INV))
         self.frequencies = nn.Parameter(torch.arange(1, d + 1, dtype=torch.float32))

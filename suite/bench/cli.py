@@ -86,7 +86,31 @@ def main(args: argparse.Namespace) -> int:
     if not args.no_store:
         store = Store(args.store or default_root())
         prov = provenance()
-        for record in records:
-            store.write("bench", key_of(record), {**record, "provenance": prov})
+        written = 0
+        try:
+            for record in records:
+                store.write("bench", key_of(record), {**record, "provenance": prov})
+                written += 1
+        except SuiteError as exc:  # full or unwritable store: the measurements must survive
+            raise SuiteError(f"{exc} {keep_elsewhere(records[written:], prov, key_of)}") from None
         print(f"{len(records)} records written under {store.root}/records/bench")
     return 0
+
+
+def keep_elsewhere(records: list[dict], prov: dict, key_of) -> str:
+    """Save measurements the store refused in a temp file (or print them); says where."""
+    import json
+    import sys
+    import tempfile
+
+    from suite.store import utc_now
+
+    text = json.dumps([{"key": key_of(r), **r, "provenance": prov} for r in records], indent=1, default=str)
+    try:
+        fd, path = tempfile.mkstemp(prefix=f"suite-bench-{utc_now()}-", suffix=".json")
+        with open(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        return f"The {len(records)} unsaved measurement(s) are in {path}."
+    except OSError:
+        print(text, file=sys.stdout)
+        return f"The {len(records)} unsaved measurement(s) are printed above as JSON."

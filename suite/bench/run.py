@@ -1,6 +1,8 @@
 """Run a benchmark: for every subject, the copy and ReLU references then the subject; records out."""
 from __future__ import annotations
 
+import math
+import os
 from typing import Callable, Iterable, Iterator
 
 import torch
@@ -39,7 +41,26 @@ def parse_shape(text: str) -> tuple[int, ...]:
         shape = ()
     if not shape or any(n < 1 for n in shape):
         raise bad_value("shape", text, "comma-separated positive integers, e.g. 32,100,1000")
+    # Refuse before allocating: a bench holds several tensors of this shape at once
+    # (input, output, gradients; float64 at most), and a huge one ends in an out-of-memory
+    # traceback or a swap storm instead of an answer.
+    numel = math.prod(shape)
+    need = numel * 8 * BENCH_TENSORS
+    if need > memory_bytes():
+        raise bad_value("shape", text, f"at most about {memory_bytes() // (8 * BENCH_TENSORS):,} elements "
+                        f"on this machine (this shape has {numel:,})")
     return shape
+
+
+BENCH_TENSORS = 6  # tensors of the input's shape a timing holds at once, with margin
+
+
+def memory_bytes() -> int:
+    """Physical memory of this machine (a large default where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 40
 
 
 def parse_device(text: str) -> torch.device:

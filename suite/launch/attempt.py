@@ -13,9 +13,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+from suite.atomic import atomic_write_text, remove_stale_temps
 from suite.cell import Cell
 from suite.launch import record as records
-from suite.store import Store, atomic_write_text
+from suite.store import Store
 
 PREEMPTIONS_FILE = "preemptions"
 
@@ -62,6 +63,11 @@ def run_and_record(
     from suite import tasks  # looked up at call time: tests may replace run_cell
 
     workdir = store.workdir(cell.id)
+    if write:
+        # We hold the cell's claim: a temp file here is the leftover of a writer killed
+        # mid-write (one checkpoint-sized file per kill), never a write in progress.
+        remove_stale_temps(workdir)
+        remove_stale_temps(store.root / "records" / "train" / cell.id)
     try:
         result = tasks.run_cell(cell, workdir, data_root=data_root, device=device, progress=progress)
         record = records.from_result(cell, result, preemptions=preemptions(workdir), executor=executor)

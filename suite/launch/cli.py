@@ -43,8 +43,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--executor", choices=("local", "slurm"), default="local")
     p.add_argument("--profile", default="local", help="SLURM cluster profile: name in slurm/profiles/ or a .toml path")
     p.add_argument("--jobs", type=int, default=None, metavar="N",
-                   help="local executor: cells at once (torch threads = cores/N); default: one per CPU core "
-                        "on a machine without a GPU (small cells scale better across processes than threads), else 1")
+                   help="local executor: cells at once, each with its resources.cpus torch threads; default: "
+                        "as many as the CPU cores hold on a machine without a GPU, else 1")
     p.add_argument("--wait", action="store_true", help="slurm executor: wait until every submitted cell has a record")
     p.add_argument("--retry-failed", action="store_true", help="rerun cells whose last attempt failed")
     p.add_argument("--store", default=None, help="result store folder (default $SUITE_STORE or ./store)")
@@ -54,16 +54,12 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
+    from suite.launch import preflight
     from suite.launch.plan import Plan, print_dry_run
     from suite.matrix import expand, load_matrix
     from suite.store import Store, default_root
 
-    if args.jobs is None:
-        import torch
-
-        on_gpu = args.device == "cuda" or (args.device is None and torch.cuda.is_available())
-        args.jobs = 1 if on_gpu else max(1, os.cpu_count() or 1)
-    if args.jobs < 1:
+    if args.jobs is not None and args.jobs < 1:
         raise SuiteError(f"--jobs {args.jobs} is not accepted; expected a positive number of cells at once.")
     console = Console()
     if not console.is_terminal:
@@ -76,26 +72,32 @@ def run(args) -> int:
         cells = cap_steps(cells, args.max_steps)
     store = Store(args.store or default_root())
     plan = Plan(cells, store.status_of(c.id for c in cells), retry_failed=args.retry_failed)
-    from suite.launch.preflight import data_problems, slurm_resources
-
-    missing = data_problems(plan.to_run, args.data_root)
+    warnings = preflight.unreadable_records(store, plan.to_run)
+    missing = preflight.data_problems(plan.to_run, args.data_root)
     if args.dry_run:
         granted = None
         if args.executor == "slurm":
             from suite.launch.profile import load_profile
 
-            granted = slurm_resources(plan.cells, load_profile(args.profile)[1])
+            granted = preflight.slurm_resources(plan.cells, load_profile(args.profile)[1])
         print_dry_run(plan, matrix.name, console, data_problems=missing, resources=granted)
+        for line in warnings:
+            console.print(line, markup=False, highlight=False)
         return 0
     for line in plan.notices():
         console.print(line)
-    for why in sorted(set(missing.values())):
-        n = sum(1 for v in missing.values() if v == why)
-        console.print(f"warning: {n} cell(s) will fail: {why} (see docs/readme/data-tasks.md)")
+    for line in warnings:
+        console.print(line, markup=False, highlight=False, style="yellow")
     if not plan.to_run:
         console.print(f"nothing to run: all {len(cells)} cells of {matrix.name} are finished or skipped.")
         return 0
     data_root = os.path.abspath(args.data_root) if args.data_root else None
+    # Faults every cell would hit: one error now instead of one failed record per cell.
+    if args.executor == "local":
+        preflight.check_device(args.device)
+    preflight.check_data(plan.to_run, data_root)
+    if args.jobs is None:
+        args.jobs = default_jobs(plan.to_run, args.device)
     if args.executor == "slurm":
         return _run_slurm(args, plan, matrix.name, store, data_root, console)
     from suite.launch.local import run_local
@@ -105,12 +107,30 @@ def run(args) -> int:
     try:
         result = run_local(plan.to_run, store, jobs=args.jobs, data_root=data_root, device=args.device,
                            retry_failed=args.retry_failed, console=console)
-    except KeyboardInterrupt:
-        console.print("interrupted: run the same command again to resume from the checkpoints.")
+    except KeyboardInterrupt:  # a second Ctrl-C while a cell ran in this process
+        console.print("interrupted: the running cell stopped without saving; run the same command again "
+                      "to resume from its last checkpoint.")
         return 130
-    counts = {s: result.count(s) for s in ("done", "diverged", "failed", "skipped")}
-    console.print(", ".join(f"{n} {s}" for s, n in counts.items()))
+    counts = {s: result.count(s) for s in ("done", "diverged", "failed", "skipped", "stopped")}
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n or s in ("done", "failed"))
+    if result.interrupted_by:
+        console.print(f"interrupted by {result.interrupted_by}: {summary}, {result.not_started} not started; "
+                      "run the same command again to resume (stopped cells continue from their checkpoint).")
+        return 143 if result.interrupted_by == "SIGTERM" else 130
+    console.print(summary)
     return 1 if counts["failed"] else 0
+
+
+def default_jobs(cells, device: str | None) -> int:
+    """One cell at a time on a GPU; on a CPU as many as fit, each with its ``resources.cpus``
+    threads (small cells scale better across processes than threads)."""
+    import torch
+
+    from suite.launch.local import cell_threads, cores
+
+    if device == "cuda" or (device is None and torch.cuda.is_available()):
+        return 1
+    return max(1, cores() // max(cell_threads(c) for c in cells))
 
 
 def _run_slurm(args, plan, matrix_name, store, data_root, console) -> int:

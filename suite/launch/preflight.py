@@ -1,15 +1,65 @@
-"""What a launch can really do, checked before it starts: data on disk, resources granted.
+"""Checks a launch makes before anything starts, so a fault shows once, not in every cell,
+and what a launch can really do, shown by ``--dry-run``.
 
-``--dry-run`` prints this beside each cell, and a real launch prints the same warnings, so
-neither says a cell "would run" when it will fail at its first line: a cell whose data
-set is not under the data root is marked, and on SLURM each cell shows the resources the
-cluster profile will grant (cpus, memory and time capped at the profile's maxima, one task
-per GPU) or why the profile refuses it.
+- ``check_device``: ``--device cuda`` on a machine without a usable GPU (local executor).
+- ``check_data``: a data set the cells need is not under the data root (one error).
+- ``data_problems``: the same, per cell, for ``--dry-run`` (a cell whose data set is missing
+  is marked "cannot run" instead of "would run").
+- ``slurm_resources``: on SLURM, the resources the cluster profile will grant each cell
+  (cpus, memory and time capped at the profile's maxima, one task per GPU) or why the
+  profile refuses it.
+- ``unreadable_records``: a cell about to run again although its folder holds a record
+  that cannot be read (a torn copy, a hand edit): the user is told which file, since the
+  rerun may repeat a finished result.
 """
 from __future__ import annotations
 
+from collections import Counter
+
 from suite.cell import Cell, Resources
 from suite.errors import SuiteError
+from suite.store import Store
+
+
+def check_device(device: str | None) -> None:
+    if device != "cuda":
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        raise SuiteError("--device cuda is not accepted on this machine: torch sees no CUDA GPU "
+                         f"(torch {torch.__version__}, CUDA build {torch.version.cuda or 'none'}); "
+                         "expected a machine with a GPU, or --device cpu.")
+
+
+def check_data(cells: list[Cell], data_root: str | None) -> None:
+    from suite.data import DATASETS, data_root as resolve_root
+
+    root = resolve_root(data_root)
+    needed = Counter(c.dataset for c in cells)
+    missing = []
+    for name, count in needed.items():
+        present = DATASETS.get(name).info.get("present")
+        if present is not None and not present(root):
+            missing.append(f"{name!r} ({count} cell{'s' if count > 1 else ''})")
+    if missing:
+        raise SuiteError(
+            f"data set{'s' if len(missing) > 1 else ''} {', '.join(missing)} not found under the data root "
+            f"{str(root)!r}; expected them there (see `python -m suite list datasets` and "
+            "docs/readme/data-tasks.md): "
+            "pass --data-root DIR or $SUITE_DATA=DIR, or leave those cells out with --task/--arch/--act."
+        )
+
+
+def unreadable_records(store: Store, cells: list[Cell]) -> list[str]:
+    """One warning line per cell to run whose record folder holds an unusable file."""
+    lines = []
+    problems = store.problems_of(c.id for c in cells)
+    for cell in cells:
+        for problem in problems.get(cell.id, []):
+            lines.append(f"warning: {cell.label} runs again: its record {problem.path} cannot be used "
+                         f"({problem.reason}); set the file aside or fix it to keep that result.")
+    return lines
 
 
 def data_problems(cells: list[Cell], data_root: str | None) -> dict[str, str]:

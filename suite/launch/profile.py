@@ -9,13 +9,15 @@ more GPUs than a node has is an error), and adds setup lines and extra sbatch op
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from suite.cell import Resources
 from suite.errors import SuiteError
+from suite.safe_text import line_problem
 
 PROFILES_DIRS = (
     Path.cwd() / "slurm" / "profiles",
@@ -39,6 +41,34 @@ class Profile(BaseModel):
     max_requeues: int = Field(3, ge=0)  # time-outs a cell may be requeued after
     setup: list[str] = Field(default_factory=list)  # shell lines run before the job
     sbatch: dict[str, Any] = Field(default_factory=dict)  # extra `#SBATCH --key=value`
+
+    @field_validator("partition", "account", "qos", "constraint")
+    @classmethod
+    def _one_token(cls, value: str | None) -> str | None:
+        # Each becomes an `#SBATCH` line: a newline would start a line of shell.
+        if value is not None and (line_problem(value) or not value.strip() or " " in value):
+            raise ValueError(f"{value!r} is not accepted; expected one word without spaces or control "
+                             "characters")
+        return value
+
+    @field_validator("setup")
+    @classmethod
+    def _setup_lines(cls, lines: list[str]) -> list[str]:
+        for line in lines:
+            if line_problem(line):
+                raise ValueError(f"setup line {line!r} is not accepted; expected one line per list entry")
+        return lines
+
+    @field_validator("sbatch")
+    @classmethod
+    def _sbatch_options(cls, options: dict[str, Any]) -> dict[str, Any]:
+        for key, value in options.items():
+            if not re.fullmatch(r"[a-z][a-z0-9_-]*", key):
+                raise ValueError(f"sbatch option {key!r} is not accepted; expected a lower-case option name")
+            if not isinstance(value, (str, int, bool)) or line_problem(str(value)):
+                raise ValueError(f"sbatch value {value!r} of {key!r} is not accepted; expected one line "
+                                 "of text or a number")
+        return options
 
 
 def available() -> list[str]:
@@ -71,7 +101,7 @@ def load_profile(name_or_path: str) -> tuple[str, Profile]:
         if err["type"] == "extra_forbidden":
             why = f"unknown field; accepted fields: {', '.join(Profile.model_fields)}"
         else:
-            why = err["msg"]
+            why = err["msg"].removeprefix("Value error, ")
         raise SuiteError(f"SLURM profile {str(path)!r}: field {where}: {why}.") from None
 
 

@@ -27,11 +27,13 @@ from typing import Any
 import submitit
 
 from suite.cell import Cell, Resources
+from suite.errors import SuiteError
 from suite.launch import record as records
 from suite.launch.attempt import count_preemption, preemptions, run_and_record
 from suite.launch.claims import Claims
 from suite.launch.plan import FINISHED
 from suite.launch.profile import Profile, submitit_parameters
+from suite.safe_text import line_problem, name_problem
 from suite.store import Store
 
 
@@ -180,7 +182,19 @@ def submit(cells: list[Cell], store: Store, profile: Profile, *, matrix_name: st
 
     Returns (jobs, cells skipped because another launch holds them).
     """
+    import shutil
+
+    if shutil.which("sbatch") is None:
+        raise SuiteError("--executor slurm is not accepted on this machine: SLURM's sbatch is not on the "
+                         "PATH; expected a SLURM login node (or run with --executor local).")
     store = Store(store.root.resolve())  # the jobs may start in another directory
+    # Both reach the batch script (job name, log paths): refuse what would break its lines.
+    if name_problem(matrix_name):
+        raise SuiteError(f"matrix name {matrix_name!r} is not accepted for SLURM; "
+                         f"{name_problem(matrix_name)}.")
+    if line_problem(str(store.root)):
+        raise SuiteError(f"store path {str(store.root)!r} is not accepted for SLURM; "
+                         f"{line_problem(str(store.root))}.")
     for resources in {c.resources for c in cells}:
         submitit_parameters(profile, resources, name="check")  # refuse before claiming
     claims = Claims(store.root / "claims")

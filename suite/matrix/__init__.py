@@ -112,6 +112,10 @@ def check_names(matrix: Matrix) -> None:
             _names.check_recipe(block.task, block.recipe)
         except SuiteError as exc:
             raise _at(matrix, f"{here}.recipe", exc) from None
+        try:
+            _names.check_recipe(block.task, block.recipe, block.recipe_overrides)
+        except SuiteError as exc:
+            raise _at(matrix, f"{here}.recipe_overrides", exc) from None
         for i, arch in enumerate(block.archs):
             try:
                 canonical = _names.resolve_arch(arch)
@@ -124,6 +128,35 @@ def check_names(matrix: Matrix) -> None:
                     f"{arch!r} is built for task {arch_task!r}, but the block's task is "
                     f"{block.task!r}."
                 )
+        check_block_cells(matrix, b, block)
+
+
+def _params_field(spec: MatrixSpec, b: int, block: Block, act: str) -> str:
+    """Where ``act``'s parameters come from, for errors: the block's table, the matrix's, or none."""
+    for table, where in ((block.act_params, f"block[{b}].act_params"), (spec.act_params, "act_params")):
+        for name in table:
+            if _names.resolve_activation(name) == act:
+                return f"{where}.{name}"
+    return f"block[{b}].activations"
+
+
+def check_block_cells(matrix: Matrix, b: int, block: Block) -> None:
+    """Every activation of the block builds with its parameters, and at least one is left."""
+    acts = _block_activations(block)
+    if not acts:
+        raise SuiteError(f"matrix file {matrix.source}: field block[{b}].exclude: it removes every "
+                         f"activation of the block ({', '.join(block.activations)}); expected at least one left to run.")
+    checked: set[str] = set()
+    for act in acts:
+        params = _act_params(matrix.spec, block, act)
+        seen = f"{act}:{sorted(params.items())!r}"
+        if seen in checked:
+            continue
+        checked.add(seen)
+        try:
+            _names.check_activation(act, params)
+        except SuiteError as exc:
+            raise _at(matrix, _params_field(matrix.spec, b, block, act), exc) from None
 
 
 def _block_activations(block: Block) -> list[str]:

@@ -58,11 +58,30 @@ def dataset_task(dataset: str) -> str | None:
     return DATASETS.get(dataset).info.get("task")
 
 
-def check_recipe(task: str, recipe: str) -> str:
+def check_recipe(task: str, recipe: str, overrides: dict | None = None) -> str:
     from suite.tasks.recipes import get_recipe
 
-    get_recipe(task, recipe)  # raises SuiteError naming the accepted recipes
+    get_recipe(task, recipe, overrides)  # raises SuiteError naming the accepted recipes or fields
     return recipe
+
+
+def check_activation(name: str, params: dict) -> None:
+    """Build ``name`` with ``params`` once, so that a bad parameter fails at load (and
+    ``--dry-run``), not in every cell at run time. Per-channel factories get a probe
+    channel count, as an architecture would give them."""
+    import inspect
+
+    from suite import activations
+
+    accepted = inspect.signature(activations.ACTIVATIONS.get(name).factory).parameters
+    probe = {"channels": 4} if "channels" in accepted and "channels" not in params else {}
+    try:
+        activations.create(name, **params, **probe)
+    except SuiteError:
+        raise
+    except (ValueError, TypeError, ArithmeticError) as exc:
+        raise SuiteError(f"activation {name!r} cannot be built with {params} ({type(exc).__name__}: {exc}); "
+                         "expected parameters it accepts (python -m suite list activations).") from None
 
 
 def closest(value: str, accepted: list[str]) -> str:

@@ -28,10 +28,11 @@ import difflib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
 
 from suite.cell import Resources
 from suite.errors import SuiteError
+from suite.safe_text import line_problem, name_problem
 
 WILDCARD = "*"
 
@@ -52,11 +53,19 @@ class Block(BaseModel):
     recipe: str
     recipe_overrides: dict[str, Any] = Field(default_factory=dict)
     act_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    seeds: list[StrictInt] = Field(default_factory=lambda: [0], min_length=1)  # true is not seed 1
     resources: Resources = Field(default_factory=Resources)
     # arXiv ids of the papers whose published numbers this block reproduces: the report's
     # published-vs-reproduced page names these cells (and their command) for those numbers.
     reproduces: list[str] = Field(default_factory=list)
+
+    @field_validator("label")
+    @classmethod
+    def _label_one_line(cls, label: str) -> str:
+        problem = line_problem(label)
+        if problem:
+            raise ValueError(problem)
+        return label
 
     @field_validator("seeds")
     @classmethod
@@ -74,6 +83,15 @@ class MatrixSpec(BaseModel):
     description: str = ""
     act_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
     blocks: list[Block] = Field(alias="block", min_length=1)
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, name: str) -> str:
+        # The name becomes the SLURM job name, a line of the batch script.
+        problem = name_problem(name)
+        if problem:
+            raise ValueError(problem)
+        return name
 
 
 def _location(loc: tuple) -> str:
@@ -143,9 +161,12 @@ def read(path: Path) -> MatrixSpec:
     import tomllib
 
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise SuiteError(f"matrix file {str(path)!r} cannot be read ({exc.strerror}).") from None
+    except UnicodeDecodeError as exc:
+        raise SuiteError(f"matrix file {str(path)!r} is not UTF-8 text (byte {exc.start}); "
+                         "expected a TOML file saved as UTF-8.") from None
     except tomllib.TOMLDecodeError as exc:
         raise SuiteError(f"matrix file {str(path)!r} is not valid TOML ({exc}).") from None
     return parse(data, repr(str(path)))

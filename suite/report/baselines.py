@@ -112,13 +112,22 @@ def validate(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     return frame
 
 
+def _read_csv(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SuiteError(f"baseline file {str(path)!r} cannot be read as CSV ({first}); "
+                         "expected UTF-8 comma-separated text with a header row.") from None
+
+
 def load_baselines(directory: str | Path | None = None) -> pd.DataFrame:
     """All ``*.csv`` of the baselines folder, validated; an absent folder gives no rows."""
     directory = default_dir() if directory is None else Path(directory)
     frames = []
     if directory.is_dir():
         for path in sorted(directory.glob("*.csv")):
-            frames.append(validate(pd.read_csv(path, dtype=str, keep_default_na=False), path.name))
+            frames.append(validate(_read_csv(path), path.name))
     if not frames:
         return pd.DataFrame(columns=[*COLUMNS, "source"])
     return pd.concat(frames, ignore_index=True)
