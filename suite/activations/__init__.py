@@ -76,3 +76,9 @@ from suite.activations import (  # noqa: E402,F401
     tropical,
     bspline,
 )
+
+# Activations from outside the suite (entry points, $SUITE_PLUGINS), after the suite's own
+# so that a plugin reusing a suite name is the one refused as registered twice.
+from suite import plugins as _plugins  # noqa: E402
+
+_plugins.load_all()
