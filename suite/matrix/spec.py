@@ -71,11 +71,11 @@ class MatrixSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     name: str
     description: str = ""
+    act_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    blocks: list[Block] = Field(alias="block", min_length=1)
     # Modules or .py files (relative to the matrix file) that register activations this
     # matrix names: imported before the names are checked, and by every worker.
     plugins: list[str] = Field(default_factory=list)
-    act_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    blocks: list[Block] = Field(alias="block", min_length=1)
 
 
 def _location(loc: tuple) -> str:
