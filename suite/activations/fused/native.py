@@ -59,6 +59,17 @@ def _build_tag(csrc: Path | None = None, source: Path | None = None) -> str:
     return key.hexdigest()[:10]
 
 
+def _cpp_extension():
+    """torch.utils.cpp_extension, without its "No CUDA runtime is found" warning: these
+    extensions are CPU-only, and on a CPU machine the warning came with every command."""
+    import logging
+
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+    import torch.utils.cpp_extension as cpp_extension
+
+    return cpp_extension
+
+
 EXTENSIONS: list["NativeExtension"] = []  # every kernel, for `python -m suite build`
 
 
@@ -95,20 +106,16 @@ class NativeExtension:
 
     def cached(self) -> bool:
         """Whether torch's cache holds this build (then ``get()`` loads it in a second)."""
-        from torch.utils.cpp_extension import _get_build_directory
-
         name = self.build_name()
-        return (Path(_get_build_directory(name, verbose=False)) / f"{name}.so").exists()
+        return (Path(_cpp_extension()._get_build_directory(name, verbose=False)) / f"{name}.so").exists()
 
     def build(self, extra_cflags: tuple[str, ...] = (), tag: str = "", csrc: Path | None = None):
         """Compile (or load torch's cached build) for this CPU; ``extra_cflags`` with a
         matching ``tag`` give variants, e.g. ``-mno-avx512f`` to test the AVX code path on
         an AVX-512 machine. ``csrc``: another folder of kernel sources (another revision's,
         see ``bench --against``), the tag naming it."""
-        from torch.utils.cpp_extension import load
-
         csrc = csrc or CSRC
-        return load(name=self.build_name(tag, csrc), sources=[str(csrc / self.source.name)],
+        return _cpp_extension().load(name=self.build_name(tag, csrc), sources=[str(csrc / self.source.name)],
                     extra_cflags=[*CFLAGS, *extra_cflags], extra_include_paths=[str(csrc)],
                     extra_ldflags=["-fopenmp"], verbose=False)
 
