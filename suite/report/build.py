@@ -89,4 +89,7 @@ def build_report(store_root: str | Path, out: str | Path, baselines_dir: str | P
     report.unfinished = bad[["activation", "arch", "dataset", "recipe", "seed", "status", "attempts", "error"]] \
         .to_dict("records")
     report.figures = plots.all_figures(runs, values, summary, profile, out / "plots")
+    from suite.report import history  # speed over commits, from the committed asv results
+
+    report.figures += history.figures(out / "plots")
     return report
