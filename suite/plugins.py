@@ -104,7 +104,11 @@ def load(spec: str, *, base: Path | None = None, export: bool = True):
         if exc.name and spec.startswith(exc.name):
             raise SuiteError(f"plugin module {spec!r} cannot be imported (no module named {exc.name!r}); "
                              "expected an importable module name or the path of a .py file.") from None
+        raise SuiteError(f"plugin {spec!r} failed to import: {type(exc).__name__}: {exc}.") from exc
+    except SuiteError:
         raise
+    except Exception as exc:  # noqa: BLE001 - e.g. a name the suite already has: say which plugin
+        raise SuiteError(f"plugin {spec!r} failed to import: {type(exc).__name__}: {exc}.") from exc
     _remember(spec, module)
     if export:
         _export(key)

@@ -123,6 +123,12 @@ def test_a_missing_plugin_is_one_error_line(tmp_path):
     assert "Traceback" not in out.stderr
     out = _suite(["list", "activations", "--plugin", "no_such_module_here"])
     assert out.returncode == 2 and "'no_such_module_here'" in out.stderr and "Traceback" not in out.stderr
+    clash = tmp_path / "clash.py"  # a plugin reusing a suite name is refused, naming itself
+    clash.write_text("from torch import nn\nfrom suite.activations import register_activation\n"
+                     "register_activation('relu', family='x', paper='x', learnable=False)(nn.ReLU)\n")
+    out = _suite(["list", "activations", "--plugin", clash])
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.startswith(f"error: plugin '{clash}' failed to import") and "'relu' is registered twice" in out.stderr
 
 
 # --- end to end ------------------------------------------------------------------------------
