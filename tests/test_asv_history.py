@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -41,7 +41,7 @@ def test_history_reads_asv_results_in_date_order_and_draws_them(tmp_path):
 
 @pytest.mark.slow
 def test_asv_run_over_two_commits_records_each(tmp_path):
-    if shutil.which("asv") is None:
+    if importlib.util.find_spec("asv") is None:
         pytest.skip("asv is not installed (pip install asv)")
     if subprocess.run(["git", "rev-parse", "-q", "--verify", "HEAD~2"], cwd=ROOT, capture_output=True).returncode:
         pytest.skip("needs a clone with at least 3 commits")
