@@ -63,6 +63,7 @@ def figures(out: Path, asv_dir: Path = DEFAULT_DIR) -> list[Figure]:
                  hue="line", marker="o", ax=ax, sort=False)
     ax.set(xlabel="commit (oldest to newest)", ylabel="fwd+bwd time / ReLU's")
     ax.axhline(1.0, color="grey", lw=0.8, ls="--")
+    ax.set_yscale("log")  # ratios: 2x slower and 2x faster are the same distance from 1
     ax.legend(title=None, fontsize="small")
     fig.tight_layout()
     machines = ", ".join(sorted(frame["machine"].unique()))
