@@ -94,6 +94,8 @@ def provenance() -> dict[str, Any]:
     """Where a result came from: code version, library versions, hardware (no host name)."""
     import torch
 
+    from suite import plugins
+
     versions = {"python": platform.python_version(), "torch": torch.__version__}
     for mod in ("torchvision", "timm"):
         try:
@@ -110,6 +112,7 @@ def provenance() -> dict[str, Any]:
         "versions": versions,
         "hardware": hardware(),
         "platform": platform.platform(),
+        "plugins": plugins.provenance(),  # the user's activation code: module, source sha256
     }
 
 

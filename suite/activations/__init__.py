@@ -83,3 +83,9 @@ from suite.activations import (  # noqa: E402,F401
 from suite.activations import sources  # noqa: E402
 
 sources.attach(ACTIVATIONS)
+
+# Activations from outside the suite (entry points, $SUITE_PLUGINS), after the suite's own
+# so that a plugin reusing a suite name is the one refused as registered twice.
+from suite import plugins as _plugins  # noqa: E402
+
+_plugins.load_all()

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import torch
 
 import suite.activations as A
+from suite import actspec
 from suite.activations import fused
 from suite.errors import SuiteError, bad_value
 
@@ -30,25 +31,10 @@ class ActSpec:
         return self.name + ":" + ",".join(f"{k}={v}" for k, v in sorted(self.params.items()))
 
 
-def _value(text: str):
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
-
-
 def parse_act(text: str) -> ActSpec:
     """``hermite:degree=8`` -> ActSpec("hermite", {"degree": 8}); degree defaults to 3."""
-    name, _, rest = text.partition(":")
+    name, params = actspec.parse(text)
     entry = A.ACTIVATIONS.get(name)  # SuiteError with close names if unknown
-    params = {}
-    for item in filter(None, rest.split(",")):
-        key, eq, value = item.partition("=")
-        if not eq:
-            raise bad_value("activation parameter", item, "key=value, e.g. hermite:degree=8")
-        params[key] = _value(value)
     if entry.info.get("needs_degree"):
         params.setdefault("degree", DEFAULT_DEGREE)
     return ActSpec(entry.name, params)

@@ -2,6 +2,8 @@
 
     python -m suite run --matrix smoke                      # every pending cell, here
     python -m suite run --matrix smoke --act relu --act pwlu --task classification
+    python -m suite run --matrix smoke --act hermite:degree=8    # parameters as in bench --act
+    python -m suite run --matrix smoke --plugin my_act.py --act my_act --jobs 2
     python -m suite run --matrix smoke --dry-run            # the cells and their status
     python -m suite run --matrix paper-pwlu --executor slurm --profile gpu-cluster
 """
@@ -31,7 +33,9 @@ def add_parser(subparsers) -> None:
         description="Expand a matrix into cells and run the pending ones; finished cells are skipped.",
     )
     p.add_argument("--matrix", required=True, help="shipped matrix name (suite list matrices) or a .toml path")
-    p.add_argument("--act", action="append", metavar="NAME", help="only this activation (repeatable)")
+    p.add_argument("--act", action="append", metavar="NAME[:k=v,...]",
+                   help="only this activation (repeatable); parameters override the matrix's, "
+                        "e.g. hermite:degree=8")
     p.add_argument("--arch", action="append", metavar="NAME", help="only this architecture (repeatable)")
     p.add_argument("--task", action="append", metavar="NAME", help="only this task: classification, lm, detection (repeatable)")
     p.add_argument("--seeds", type=_seeds, metavar="0,1,2", help="run these seeds instead of the matrix's")

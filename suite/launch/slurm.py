@@ -47,12 +47,20 @@ class CellJob(submitit.helpers.Checkpointable):
         self.token = token  # the launch's claim token: we release only our own claims
         self.data_root = data_root
         self.device = device
+        # The user's activation plugins of the launching process, imported in the job
+        # whatever environment the cluster gives it.
+        self.plugins = os.environ.get("SUITE_PLUGINS", "")
 
     def workdir(self, cell: Cell) -> Path:
         return Store(Path(self.store_root)).workdir(cell.id)
 
     def __call__(self, cell_data: dict[str, Any]) -> str:
         cell = Cell.model_validate(cell_data)
+        if getattr(self, "plugins", ""):
+            from suite import plugins
+
+            os.environ[plugins.ENV_VAR] = self.plugins  # and for processes the task starts
+            plugins.load_environment()
         env = submitit.JobEnvironment()
         if env.num_tasks > 1:
             # RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT for torch.distributed;

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
+from suite import actspec
 from suite.cell import Cell
 from suite.errors import SuiteError
 from suite.matrix import names as _names
@@ -58,8 +59,29 @@ def load_matrix(name_or_path: str | Path) -> Matrix:
         raise SuiteError(f"matrix file {text!r} does not exist.")
     spec = read(path)
     matrix = Matrix(spec, repr(text))
+    _load_plugins(matrix, path.parent)
     check_names(matrix)
     return matrix
+
+
+def _load_plugins(matrix: Matrix, base: Path) -> None:
+    from suite import plugins
+
+    for i, plugin in enumerate(matrix.spec.plugins):
+        try:
+            plugins.load(plugin, base=base)
+        except SuiteError as exc:
+            raise _at(matrix, f"plugins[{i}]", exc) from None
+
+
+def _resolve_spec(text: str) -> tuple[str, dict[str, Any]]:
+    """``"hermite:degree=8"`` -> ``("hermite", {"degree": 8})`` with the canonical name."""
+    from suite.activations import ACTIVATIONS
+
+    name, params = actspec.parse(text)
+    entry = ACTIVATIONS.get(name)
+    actspec.check_params(entry, params)
+    return entry.name, params
 
 
 def _at(matrix: Matrix, where: str, exc: SuiteError) -> SuiteError:
@@ -81,7 +103,7 @@ def check_names(matrix: Matrix) -> None:
             if act == WILDCARD:
                 continue
             try:
-                _names.resolve_activation(act)
+                _resolve_spec(act)
             except SuiteError as exc:
                 raise _at(matrix, f"{here}.activations[{i}]", exc) from None
         for i, act in enumerate(block.exclude):
@@ -159,14 +181,15 @@ def check_block_cells(matrix: Matrix, b: int, block: Block) -> None:
             raise _at(matrix, _params_field(matrix.spec, b, block, act), exc) from None
 
 
-def _block_activations(block: Block) -> list[str]:
-    """The block's activations as canonical names, the wildcard resolved now."""
-    out: list[str] = []
+def _block_activations(block: Block) -> list[tuple[str, dict[str, Any]]]:
+    """The block's activations as (canonical name, parameters of its spec), the wildcard
+    resolved now; an activation listed with two parameter sets appears twice."""
+    out: list[tuple[str, dict[str, Any]]] = []
     for act in block.activations:
-        expanded = _names.activation_names() if act == WILDCARD else [_names.resolve_activation(act)]
+        expanded = [(a, {}) for a in _names.activation_names()] if act == WILDCARD else [_resolve_spec(act)]
         out.extend(a for a in expanded if a not in out)
     excluded = {_names.resolve_activation(a) for a in block.exclude}
-    return [a for a in out if a not in excluded]
+    return [a for a in out if a[0] not in excluded]
 
 
 def _act_params(spec: MatrixSpec, block: Block, act: str) -> dict[str, Any]:
@@ -211,10 +234,16 @@ def expand(
         matrix = load_matrix(matrix)
     spec = matrix.spec
     per_block = [(block, _block_activations(block)) for block in spec.blocks]
-    all_acts = sorted({a for _, acts in per_block for a in acts})
+    all_acts = sorted({a for _, acts in per_block for a, _ in acts})
     all_archs = sorted({_names.resolve_arch(a) for b in spec.blocks for a in b.archs})
     all_tasks = sorted({b.task for b in spec.blocks})
-    keep_acts = _check_filter("activation", activations, all_acts, matrix, _names.resolve_activation) if activations else None
+    # --act takes the same spec as the matrix: its parameters override the matrix's.
+    act_specs = [_resolve_spec(a) for a in activations] if activations else []
+    keep_acts = _check_filter("activation", [n for n, _ in act_specs], all_acts, matrix,
+                              _names.resolve_activation) if activations else None
+    overrides: dict[str, list[dict[str, Any]]] = {}
+    for name, params in act_specs:
+        overrides.setdefault(_names.resolve_activation(name), []).append(params)
     keep_archs = _check_filter("architecture", archs, all_archs, matrix, _names.resolve_arch) if archs else None
     keep_tasks = _check_filter("task", tasks, all_tasks, matrix) if tasks else None
     seed_list = list(seeds) if seeds is not None else None
@@ -223,22 +252,23 @@ def expand(
     for block, acts in per_block:
         if keep_tasks is not None and block.task not in keep_tasks:
             continue
-        for act in acts:
+        for act, spec_params in acts:
             if keep_acts is not None and act not in keep_acts:
                 continue
-            params = _act_params(spec, block, act)
-            for arch_name in block.archs:
-                arch = _names.resolve_arch(arch_name)
-                if keep_archs is not None and arch not in keep_archs:
-                    continue
-                for seed in seed_list if seed_list is not None else block.seeds:
-                    cell = Cell(
-                        activation=act, act_params=params, arch=arch, task=block.task,
-                        dataset=block.dataset, recipe=block.recipe,
-                        recipe_overrides=block.recipe_overrides, seed=seed,
-                        resources=block.resources,
-                    )
-                    cells.setdefault(cell.id, cell)
+            base = {**_act_params(spec, block, act), **spec_params}
+            for params in [{**base, **o} for o in overrides.get(act, [{}])]:
+                for arch_name in block.archs:
+                    arch = _names.resolve_arch(arch_name)
+                    if keep_archs is not None and arch not in keep_archs:
+                        continue
+                    for seed in seed_list if seed_list is not None else block.seeds:
+                        cell = Cell(
+                            activation=act, act_params=params, arch=arch, task=block.task,
+                            dataset=block.dataset, recipe=block.recipe,
+                            recipe_overrides=block.recipe_overrides, seed=seed,
+                            resources=block.resources,
+                        )
+                        cells.setdefault(cell.id, cell)
     return list(cells.values())
 
 

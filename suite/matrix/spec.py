@@ -4,13 +4,15 @@ A matrix is a list of blocks; each block is the product
 ``activations x archs x (task, dataset, recipe) x seeds`` with its own resources::
 
     name = "smoke"
+    plugins = ["my_lab.activations"]   # optional: modules or .py files registering activations
     description = "every activation x three embedded tasks"
 
     [act_params]                 # defaults for every block, by activation name
     hermite = { degree = 3 }
 
     [[block]]
-    activations = ["*"]          # "*" = every registered activation, at expansion time
+    activations = ["*"]          # "*" = every registered activation, at expansion time;
+                                 # an entry may carry parameters: "hermite:degree=8"
     archs = ["small_cnn"]
     task = "classification"
     dataset = "digits"
@@ -83,6 +85,9 @@ class MatrixSpec(BaseModel):
     description: str = ""
     act_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
     blocks: list[Block] = Field(alias="block", min_length=1)
+    # Modules or .py files (relative to the matrix file) that register activations this
+    # matrix names: imported before the names are checked, and by every worker.
+    plugins: list[str] = Field(default_factory=list)
 
     @field_validator("name")
     @classmethod

@@ -119,4 +119,7 @@ def build_report(store_root: str | Path, out: str | Path, baselines_dir: str | P
     # The Pareto plot's speed: a training step's time (what a user waits for), else the kernel's.
     speed, what = (step_speed, "training step") if not step_speed.empty else (kernel_speed, "kernel fwd+bwd")
     report.figures = plots.all_figures(runs, values, summary, profile, out / "plots", speed, what)
+    from suite.report import history  # speed over commits, from the committed asv results
+
+    report.figures += history.figures(out / "plots")
     return report
