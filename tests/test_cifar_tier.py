@@ -3,14 +3,16 @@ the Swish paper's CIFAR rows, and one shrunk cell per network run end to end on 
 from __future__ import annotations
 
 import argparse
-import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from suite.matrix import expand, load_matrix
-from suite.report import baselines
+from suite.report import baselines, published
 from suite.store import Store
 from suite.tasks.recipes import get_recipe
 from tests.cifar_files import write_cifar10, write_cifar100
@@ -103,19 +105,47 @@ def _swish_cifar_baselines() -> pd.DataFrame:
     return frame[(frame["arxiv"].str.startswith(SWISH_ARXIV)) & frame["dataset"].str.upper().str.startswith("CIFAR")]
 
 
-def test_the_swish_cifar_baselines_if_shipped_match_the_matrix_cells_one_to_one():
+def test_the_swish_cifar_baselines_match_the_matrix_cells_one_to_one():
     rows = _swish_cifar_baselines()
-    if rows.empty:
-        pytest.skip("baselines/ has no CIFAR rows of arXiv 1710.05941 yet (issue 24 adds them)")
-    cells = expand("paper-swish-cifar")
-    summary = pd.DataFrame([{"activation": c.activation, "arch": c.arch, "task": c.task, "dataset": c.dataset,
-                             "recipe": c.recipe, "metric": "top1", "mean": 0.5, "std": 0.0, "n": 5}
-                            for c in cells if c.seed == 0])
-    compared = baselines.compare(rows, summary)
-    assert len(compared) == len(PAPER_ACTIVATIONS) * len(PAPER_ARCHS) * len(PAPER_DATASETS)
+    keys = set(zip(rows["activation"], rows["arch"], rows["dataset"]))
+    assert len(rows) == len(keys) == len(PAPER_ACTIVATIONS) * len(PAPER_ARCHS) * len(PAPER_DATASETS)
+    # Every shipped matrix: the paper's own blocks (reproduces = ["1710.05941"]) must win.
+    cells = published.matrix_cells()
+    mine = [c for c in cells if SWISH_ARXIV in c.reproduces and c.matrix == "paper-swish-cifar"]
+    empty = pd.DataFrame(columns=["key", "activation", "arch", "task", "dataset", "recipe", "seed", "metric", "value"])
+    compared = published.compare(rows, empty, cells)
+    assert len(compared) == len(rows)
+    for row in compared.itertuples():
+        act, arch, dataset = SUITE_ACTIVATION[row.activation], SUITE_ARCH[row.arch], row.dataset.lower().replace("-", "")
+        # one-to-one: exactly one (activation, network, data set) cell of the paper's blocks
+        assert len([c for c in mine if (c.activation, c.arch, c.dataset) == (act, arch, dataset)]) == 1, row
+        assert (row.status, row.matrix, row.reason) == ("not run", "paper-swish-cifar", ""), row
+        assert row.command == f"python -m suite run --matrix paper-swish-cifar --act {act} --arch {arch}", row
+        # the GPU-hours of that command's cells (both data sets, 5 seeds), as its --dry-run prints
+        run = expand("paper-swish-cifar", activations=[act], archs=[arch])
+        assert len(run) == 10
+        assert row.gpu_hours == pytest.approx(sum(c.resources.time_min for c in run) / 60), row
+    # one run of every cell of those blocks: each published number meets its own cell only
+    values = pd.DataFrame([{"key": f"{c.activation}-{c.arch}-{c.dataset}", "activation": c.activation,
+                            "arch": c.arch, "task": "classification", "dataset": c.dataset, "recipe": c.recipe,
+                            "seed": 0, "metric": "top1", "value": 0.5} for c in mine])
+    compared = published.compare(rows, values, cells)
+    assert (compared["status"] == "compared").all() and (compared["n"] == 1).all()
     for row in compared.itertuples():
         assert row.matched_activation == SUITE_ACTIVATION[row.activation], row
         assert row.matched_arch == SUITE_ARCH[row.arch], row
+        assert row.matched_recipe == RECIPE[row.matched_arch], row
+        assert row.reproduced == pytest.approx(50.0)  # fractions become the paper's percent
+
+
+def test_the_page_shows_each_missing_cifar_number_with_its_command_and_gpu_hours():
+    rows = _swish_cifar_baselines()
+    empty = pd.DataFrame(columns=["key", "activation", "arch", "task", "dataset", "recipe", "seed", "metric", "value"])
+    page = published.to_markdown(published.compare(rows, empty), [])
+    for act, arch in (("swish_beta", "densenet100_12"), ("leaky_relu", "wrn28_10"), ("silu", "resnet164")):
+        hours = sum(c.resources.time_min for c in expand("paper-swish-cifar", activations=[act], archs=[arch])) / 60
+        assert f"`python -m suite run --matrix paper-swish-cifar --act {act} --arch {arch}` ({hours:,.0f} GPU-hours)" in page
+    assert f"{len(rows)} published number(s): 0 compared with a run, {len(rows)} not run yet, 0 cannot be matched" in page
 
 
 # Shrinks a cell to seconds on a CPU: the networks' CPU-sized variants, batches of 8, two
@@ -144,7 +174,6 @@ def _shrunk_matrix(tmp_path: Path) -> Path:
 @pytest.mark.slow
 def test_one_shrunk_cell_per_network_runs_on_the_cpu_and_meets_its_published_row(tmp_path, monkeypatch):
     from suite.launch import cli
-    from suite.report.aggregate import load_runs, summarize
 
     monkeypatch.setenv("SUITE_FUSED", "0")  # no per-width kernel compiles in the workers
     write_cifar10(tmp_path / "data")
@@ -163,16 +192,25 @@ def test_one_shrunk_cell_per_network_runs_on_the_cpu_and_meets_its_published_row
         assert rec["status"] == "done", rec.get("error")
         assert rec["steps"] == 2 and 0 <= rec["metrics"]["top1"] <= 1
         assert rec["recipe"]["name"] == RECIPE[cell.arch] and rec["recipe"]["batch_size"] == 8
-    # the records land next to the paper's rows: keys as the paper spells them, no numbers
-    rows = pd.DataFrame([{"paper": "Swish", "table": "Table 4" if d == "CIFAR-10" else "Table 5",
-                          "arxiv": SWISH_ARXIV, "activation": "ReLU", "arch": a, "task": "classification",
-                          "dataset": d, "metric": "top1", "value": math.nan, "recipe": "", "notes": ""}
-                         for a, d in (("ResNet-164", "CIFAR-10"), ("WRN-28-10", "CIFAR-100"),
-                                      ("DenseNet-100-12", "CIFAR-10"))])
-    compared = baselines.compare(rows, summarize(load_runs(tmp_path / "store")))
-    assert compared["n"].tolist() == [1, 1, 1]
-    assert compared["matched_arch"].tolist() == ["resnet164", "wrn28_10", "densenet100_12"]
-    assert compared["reproduced"].between(0, 100).all()
+    # `suite report` puts each run next to the Swish paper's number for its network and activation
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    subprocess.run([sys.executable, "-m", "suite", "report", "--store", str(tmp_path / "store"),
+                    "--out", str(tmp_path / "report")], check=True, env=env, capture_output=True, text=True)
+    (csv,) = (tmp_path / "report").glob("published-vs-reproduced-*.csv")
+    table = pd.read_csv(csv, dtype={"arxiv": str})
+    shipped = _swish_cifar_baselines()
+    ran = table[table["status"] == "compared"]
+    expected = {("ReLU", "ResNet-164", "CIFAR-10"), ("Swish", "ResNet-164", "CIFAR-10"),
+                ("ReLU", "WRN-28-10", "CIFAR-100"), ("Swish", "WRN-28-10", "CIFAR-100"),
+                ("ReLU", "DenseNet-100-12", "CIFAR-10"), ("Swish", "DenseNet-100-12", "CIFAR-10")}
+    assert set(zip(ran["activation"], ran["arch"], ran["dataset"])) == expected
+    for row in ran.itertuples():
+        assert str(row.arxiv) == SWISH_ARXIV and row.n == 1 and 0 <= row.reproduced <= 100, row
+        assert (row.matched_activation, row.matched_arch) == (SUITE_ACTIVATION[row.activation], SUITE_ARCH[row.arch])
+        (paper_value,) = shipped[(shipped["activation"] == row.activation) & (shipped["arch"] == row.arch)
+                                 & (shipped["dataset"] == row.dataset)]["value"]
+        assert row.published == paper_value  # the paper's own number, read from baselines/
+        assert row.difference == pytest.approx(row.reproduced - paper_value)
 
 
 def test_the_shipped_matrix_loads_from_its_name():
