@@ -62,10 +62,9 @@ class CocoDetection(Dataset):
         anns = self.coco.loadAnns(self.coco.getAnnIds(imgIds=[image_id]))
         target = coco_target(anns, image_id, self.category_to_label)
         if self.masks:  # the same annotations as the boxes, in the same order (coco_target's filter)
-            shape = (0, info["height"], info["width"])
-            target["masks"] = torch.from_numpy(np.stack(
-                [self.coco.annToMask(a) for a in filter(trained_on, anns)]) if target["labels"].numel()
-                else np.zeros(shape, np.uint8))
+            masks = [self.coco.annToMask(a) for a in filter(trained_on, anns)]  # polygons or RLE -> H x W
+            empty = np.zeros((0, info["height"], info["width"]), np.uint8)
+            target["masks"] = torch.from_numpy(np.stack(masks) if masks else empty)
         if self.train and torch.rand(()) < 0.5:  # the standard RetinaNet/Faster R-CNN augmentation
             image = image.flip(-1)
             boxes = target["boxes"]
