@@ -57,5 +57,5 @@ def test_shufflenet_refuses_grey_input_with_one_clear_error():
 def test_mask_rcnn_refuses_targets_without_masks_with_one_clear_error():
     model = arch.create("maskrcnn_resnet50_fpn", act="relu", num_classes=3).train()
     target = {"boxes": torch.tensor([[1.0, 1.0, 20.0, 20.0]]), "labels": torch.tensor([1])}
-    with pytest.raises(SuiteError, match="needs 'masks'.*gave only boxes, labels"):
+    with pytest.raises(SuiteError, match="needs 'masks'.*a target gave only boxes, labels"):
         model([torch.rand(3, 64, 64)], [target])

@@ -14,7 +14,8 @@ Mask R-CNN R50-FPN (PWLU's other COCO setting) counts the background as class 0,
 also takes num_classes=91. torchvision's box head calls ``F.relu`` in its forward, out of
 surgery's reach; ``ModuleTwoMLPHead`` is the same head (same parameters and state-dict
 keys) with ``nn.ReLU`` modules, so its activations are swapped like every other. Training
-it needs instance masks in the targets (``masks``: N x H x W), as torchvision asks.
+it needs instance masks in the targets (``masks``: N x H x W), as torchvision asks:
+``needs_masks=True`` in its entry makes the detection task load them.
 """
 from __future__ import annotations
 
@@ -75,7 +76,7 @@ class ModuleTwoMLPHead(TwoMLPHead):
 
 @register_architecture(
     "maskrcnn_resnet50_fpn", task="detection", scale="paper", input_size=(3, 800, 800),
-    sample=_small_image_sample, aliases=("maskrcnn", "mask_rcnn_r50_fpn"),
+    sample=_small_image_sample, aliases=("maskrcnn", "mask_rcnn_r50_fpn"), needs_masks=True,
     description="Mask R-CNN, ResNet-50-FPN backbone (torchvision), COCO; PWLU's other detection setting",
 )
 def maskrcnn_r50(num_classes: int | None = None, **kw) -> MaskRCNN:
@@ -95,9 +96,10 @@ def _require_masks(model: nn.Module, args: tuple, kwargs: dict):
     """One clear error instead of torchvision's KeyError deep in the mask head."""
     targets = args[1] if len(args) > 1 else kwargs.get("targets")
     if model.training and targets and any("masks" not in t for t in targets):
+        given = next(t for t in targets if "masks" not in t)
         raise SuiteError(
-            "maskrcnn_resnet50_fpn trains on instance masks: every target needs 'masks' (N x H x W), but the "
-            f"data set gave only {', '.join(sorted(targets[0]))}; use a data set with masks, or "
+            "maskrcnn_resnet50_fpn trains on instance masks: every target needs 'masks' (N x H x W), but a "
+            f"target gave only {', '.join(sorted(given))}; use a data set with instance masks (coco), or "
             "retinanet_resnet50_fpn for boxes only."
         )
 

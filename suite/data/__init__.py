@@ -81,6 +81,7 @@ class DetectionData:
     in_chans: int
     val_coco: Any  # pycocotools.coco.COCO of the validation split
     label_to_category: list[int]  # contiguous label -> COCO category id (index 0 unused)
+    masks: bool = False  # training targets also hold "masks" (N x H x W uint8), for Mask R-CNN
 
 
 def load(name: str, root: str | os.PathLike | None = None, **options):

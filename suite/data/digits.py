@@ -155,13 +155,17 @@ class CocoArrayDetection(Dataset):
         return image, coco_target(anns, image_id, {c: c for c in range(1, 11)})
 
 
+def trained_on(ann: dict) -> bool:
+    """Whether an annotation is a training instance: crowds and empty boxes are dropped."""
+    _, _, w, h = ann["bbox"]
+    return not ann.get("iscrowd", 0) and w > 0 and h > 0
+
+
 def coco_target(anns: list[dict], image_id: int, category_to_label: dict[int, int]) -> dict:
     """COCO annotations -> torchvision target: xyxy float boxes, int64 labels (crowds dropped)."""
     boxes, labels = [], []
-    for a in anns:
+    for a in filter(trained_on, anns):
         x, y, w, h = a["bbox"]
-        if a.get("iscrowd", 0) or w <= 0 or h <= 0:
-            continue
         boxes.append([x, y, x + w, y + h])
         labels.append(category_to_label[a["category_id"]])
     return {

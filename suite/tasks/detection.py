@@ -101,9 +101,19 @@ def coco_map(coco_gt, results: list[dict]) -> dict[str, float]:
 
 
 def build(cell, recipe, data_root, device, dist_env):
+    from suite.architectures import ARCHITECTURES
     from suite.data import load
+    from suite.errors import SuiteError
     from suite.tasks.models import create_model
 
-    data = load(cell.dataset, data_root, **recipe.data_options)
+    options = dict(recipe.data_options)
+    needs_masks = cell.arch in ARCHITECTURES and ARCHITECTURES.get(cell.arch).info.get("needs_masks", False)
+    if needs_masks:  # only then: decoding masks costs a boxes-only detector time and memory for nothing
+        options["masks"] = True
+    data = load(cell.dataset, data_root, **options)
+    if needs_masks and not data.masks:
+        raise SuiteError(f"architecture {cell.arch!r} trains on instance masks, which data set {cell.dataset!r} "
+                         "does not give; accepted: coco (polygon/RLE segmentations), or a boxes-only detector "
+                         "(retinanet_resnet50_fpn, retinanet_tiny) on this data set.")
     model = create_model(cell, recipe, num_classes=data.num_classes, in_chans=data.in_chans)
     return DetectionTask(data, recipe, cell.seed, device, dist_env), model
