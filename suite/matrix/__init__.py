@@ -169,8 +169,8 @@ def check_block_cells(matrix: Matrix, b: int, block: Block) -> None:
         raise SuiteError(f"matrix file {matrix.source}: field block[{b}].exclude: it removes every "
                          f"activation of the block ({', '.join(block.activations)}); expected at least one left to run.")
     checked: set[str] = set()
-    for act in acts:
-        params = _act_params(matrix.spec, block, act)
+    for act, spec_params in acts:
+        params = {**_act_params(matrix.spec, block, act), **spec_params}
         seen = f"{act}:{sorted(params.items())!r}"
         if seen in checked:
             continue

@@ -73,7 +73,14 @@ def check_activation(name: str, params: dict) -> None:
 
     from suite import activations
 
-    accepted = inspect.signature(activations.ACTIVATIONS.get(name).factory).parameters
+    entry = activations.ACTIVATIONS.get(name)
+    accepted = inspect.signature(entry.factory).parameters
+    params = dict(params)
+    # per_channel is the surgery's switch (one parameter set per channel, the width traced
+    # at each site: architectures.activation_factory), not a constructor argument.
+    if params.pop("per_channel", False) and not entry.info.get("per_channel"):
+        raise SuiteError(f"activation {name!r} has no per-channel variant; per_channel = true is accepted only "
+                         "for activations listed per channel by `python -m suite list activations`.")
     probe = {"channels": 4} if "channels" in accepted and "channels" not in params else {}
     try:
         activations.create(name, **params, **probe)
