@@ -40,7 +40,8 @@ def test_the_other_revisions_kernel_is_what_runs(tmp_path, monkeypatch):
     old = tmp_path / "csrc"
     shutil.copytree(native.CSRC, old)
     source = (old / "pau.cpp").read_text()
-    changed = source.replace("return p / (1.0f + magnitude(r));", "return 2.0f * p / (1.0f + magnitude(r));")
+    # version A, PAU's default: the authors' released form
+    changed = source.replace("return p / (1.0f + s * t);", "return 2.0f * p / (1.0f + s * t);")
     assert changed != source, "pau.cpp's forward changed shape: update this test"
     (old / "pau.cpp").write_text(changed)
     monkeypatch.setattr(against, "sources_at", lambda revision, into: ("doubled", old))

@@ -61,12 +61,16 @@ def test_suite_build_prints_a_line_per_kernel_and_fails_clearly(extensions, monk
 
 
 def test_the_build_name_follows_the_source(tmp_path):
-    """Two checkouts whose pwlu.cpp differ get two builds, identical ones share one."""
+    """A build is named by its source and its folder: two checkouts never share (and so never
+    rebuild) one build folder, since ninja rebuilds when the include path on its command
+    line changes; one checkout's name changes when its source does."""
     ext = native.NativeExtension("pwlu_probe", "pwlu.cpp", what="probe")
     native.EXTENSIONS.remove(ext)
     a, b = tmp_path / "a", tmp_path / "b"
     shutil.copytree(native.CSRC, a)
     shutil.copytree(native.CSRC, b)
-    assert ext.build_name(csrc=a) == ext.build_name(csrc=b) == ext.build_name()
+    assert ext.build_name(csrc=a) == ext.build_name(csrc=a) and ext.build_name() == ext.build_name(csrc=native.CSRC)
+    assert len({ext.build_name(csrc=a), ext.build_name(csrc=b), ext.build_name()}) == 3
+    before = ext.build_name(csrc=b)
     (b / "pwlu.cpp").write_text((b / "pwlu.cpp").read_text() + "\n// changed\n")
-    assert ext.build_name(csrc=a) != ext.build_name(csrc=b)
+    assert ext.build_name(csrc=b) != before

@@ -137,7 +137,7 @@ def matrix_cells(matrices: list[str] | None = None) -> list[CellRef]:
     for name in matrices if matrices is not None else shipped():
         matrix = _load(name)
         for block in matrix.spec.blocks:
-            for act in _block_activations(block):
+            for act, _params in _block_activations(block):  # (name, its spec's parameters)
                 for arch in block.archs:
                     out.append(CellRef(matrix.name, tuple(block.reproduces), act, _names.resolve_arch(arch),
                                        _names.check_dataset(block.dataset), block.recipe))
