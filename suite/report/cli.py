@@ -23,7 +23,7 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser("report", help="aggregate the store into leaderboard tables and plots")
     _add_common(p)
     p.set_defaults(func=cmd_report)
-    p = subparsers.add_parser("publish", help="report, then write the static site results/index.html")
+    p = subparsers.add_parser("publish", help="report, then write the static site (index.html) under --out")
     _add_common(p)
     p.set_defaults(func=cmd_publish)
 
@@ -32,11 +32,20 @@ def _build(args):
     from suite.report.build import build_report
 
     store = args.store if args.store is not None else default_root()
-    if not (store / "records").is_dir():
-        raise SuiteError(f"store {str(store)!r} holds no records folder; expected a store written by "
-                         "`python -m suite run` (pass it with --store or $SUITE_STORE).")
     if args.baselines is not None and not args.baselines.is_dir():
         raise SuiteError(f"baselines folder {str(args.baselines)!r} does not exist; expected a folder of CSV files.")
+    if not (store / "records").is_dir():
+        if args.store is not None:  # named on purpose: a typo must not pass for "no runs yet"
+            raise SuiteError(f"store {str(store)!r} holds no records folder; expected a store written by "
+                             "`python -m suite run` (pass it with --store or $SUITE_STORE).")
+        # No run yet: the report still lists every published number and the command that
+        # reproduces it (an empty store, made for the occasion).
+        import tempfile
+
+        print(f"note: no store at {store} yet; reporting the published numbers only.")
+        with tempfile.TemporaryDirectory(prefix="suite-empty-store-") as empty:
+            (Path(empty) / "records").mkdir()
+            return build_report(empty, args.out, args.baselines)
     return build_report(store, args.out, args.baselines)
 
 
