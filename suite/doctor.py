@@ -39,6 +39,11 @@ def main(args: argparse.Namespace) -> int:
                               else [sys.executable, "-m", "suite", "doctor", "--gpu", "--rehearse", "--out", args.out,
                                     *sum((["--section", s] for s in args.section or []), [])],
                               env=env).returncode
+    import torch
+
+    if not args.rehearse and not torch.cuda.is_available():  # before the kernels' imports print their notes
+        raise SuiteError("doctor --gpu needs a CUDA GPU and none is visible (torch.cuda.is_available() is False); "
+                         "use --rehearse to run every section on the CPU under Triton's interpreter.")
     from rich.console import Console
 
     from suite.bench import gpu_check
