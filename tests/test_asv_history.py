@@ -60,7 +60,8 @@ def test_asv_run_over_two_commits_records_each(tmp_path):
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=1500)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     frame = history.load(tmp_path / "results")
-    commits = subprocess.run(["git", "rev-parse", "--short=8", "HEAD", "HEAD~1"], cwd=ROOT, capture_output=True,
-                             text=True).stdout.split()
+    # (rev-parse --short takes a single revision: shorten the two full hashes here)
+    commits = [c[:8] for c in subprocess.run(["git", "rev-parse", "HEAD", "HEAD~1"], cwd=ROOT, capture_output=True,
+                                             text=True, check=True).stdout.split()]
     assert sorted(frame["commit"]) == sorted(commits)
     assert (frame["activation"] == "relu").all() and (frame["value"] > 0).all()
