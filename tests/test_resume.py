@@ -16,20 +16,14 @@ import tiny_models
 from suite.cell import Cell
 from suite.errors import SuiteError
 from suite.tasks import StopRequested, request_checkpoint_and_stop, run_cell
-from suite.tasks.loop import clear_stop_request
 
 TESTS = Path(__file__).parent
 
 
 @pytest.fixture(autouse=True)
 def tiny(monkeypatch):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the killed child runs with one thread too: same reduction order
-    tiny_models.use_tiny_models(monkeypatch)
-    clear_stop_request()
-    yield
-    clear_stop_request()
-    torch.set_num_threads(threads)
+    with tiny_models.single_threaded(monkeypatch):
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -10,18 +10,12 @@ import real_formats
 import tiny_models
 from suite.cell import Cell
 from suite.tasks import StopRequested, request_checkpoint_and_stop, run_cell
-from suite.tasks.loop import clear_stop_request
 
 
 @pytest.fixture(autouse=True)
 def tiny(monkeypatch):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    tiny_models.use_tiny_models(monkeypatch)
-    clear_stop_request()
-    yield
-    clear_stop_request()
-    torch.set_num_threads(threads)
+    with tiny_models.single_threaded(monkeypatch):
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,8 @@ learnable (PReLU-like) suite Activation, "per-channel" a per-channel one, anythi
 """
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch import nn
 
@@ -109,3 +111,21 @@ def use_tiny_models(monkeypatch) -> None:
     import suite.tasks.models
 
     monkeypatch.setattr(suite.tasks.models, "create_model", create_model)
+
+
+@contextlib.contextmanager
+def single_threaded(monkeypatch):
+    """The tiny registered models, one torch thread (a killed or resumed child runs with one
+    thread too: the same reduction order, so exact resume can be asserted) and no stop
+    request left over from another test."""
+    from suite.tasks.loop import clear_stop_request
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    use_tiny_models(monkeypatch)
+    clear_stop_request()
+    try:
+        yield
+    finally:
+        clear_stop_request()
+        torch.set_num_threads(threads)
