@@ -19,9 +19,10 @@ STEPS, STOP_AT = 20, 10
 def cell(steps: int = STEPS):
     from suite.cell import Cell
 
-    return Cell(activation="pwlu", act_params={"per_channel": True}, arch="cnn_small", task="classification",
-                dataset="digits", recipe="smoke",
-                recipe_overrides={"steps": steps, "checkpoint_every": STOP_AT, "pwlu_stats_steps": 3}, seed=0)
+    # phase I (PWLU's statistics) the first 15 % of training: realigned before the stop
+    return Cell(activation="pwlu", act_params={"per_channel": True, "statistics": 0.15}, arch="cnn_small",
+                task="classification", dataset="digits", recipe="smoke",
+                recipe_overrides={"steps": steps, "checkpoint_every": STOP_AT}, seed=0)
 
 
 def _free_port() -> int:
