@@ -84,9 +84,11 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--data-root", default=None, help="datasets: the data root whose 'on disk' column is shown")
     p.set_defaults(func=cmd_list)
     wanted = _command_in(argv) if argv is not None else None
-    wanted_owner = SUBCOMMANDS.get(wanted, (None,))[0]
+    # an entry is (owner, help line); a bare owner module name is accepted too (tests narrow the table)
+    table = {c: (v, "") if isinstance(v, str) else v for c, v in SUBCOMMANDS.items()}
+    wanted_owner = table.get(wanted, (None,))[0]
     real = set()
-    for command, (owner, help_line) in SUBCOMMANDS.items():
+    for command, (owner, help_line) in table.items():
         if argv is not None and owner != wanted_owner:
             sub.add_parser(command, help=help_line)  # placeholder: never parsed
             continue
