@@ -96,7 +96,7 @@ def test_run_accepts_a_spec_with_parameters(tmp_path):
     """`run --act hermite:degree=8` was refused while `bench --act hermite:degree=8` worked."""
     from suite.cli import main
 
-    path = _matrix(tmp_path / "m.toml", ["hermite", "relu"], seeds=[0])
+    path = _matrix(tmp_path / "m.toml", ["hermite:degree=3", "relu"], seeds=[0])  # a matrix valid on its own
     assert main(["run", "--matrix", str(path), "--act", "hermite:degree=8", "--dry-run",
                  "--store", str(tmp_path / "store")]) == 0
 
