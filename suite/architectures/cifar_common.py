@@ -30,3 +30,17 @@ def he_init(model: nn.Module) -> nn.Module:
 def bn_act(channels: int) -> list[nn.Module]:
     """Pre-activation: batch norm then a ReLU placeholder (one module per call site, for surgery)."""
     return [nn.BatchNorm2d(channels), nn.ReLU()]
+
+
+def stages(c_in: int, widths: tuple[int, ...], blocks_per_stage: int, block) -> tuple[nn.Sequential, int]:
+    """The ResNet-style stages of the CIFAR networks: ``blocks_per_stage`` blocks of each
+    width, the first block of every stage but the first with stride 2.
+    ``block(c_in, width, stride)``; returns the stages and their output width."""
+    out = []
+    for i, width in enumerate(widths):
+        blocks = []
+        for j in range(blocks_per_stage):
+            blocks.append(block(c_in, width, 2 if i > 0 and j == 0 else 1))
+            c_in = width
+        out.append(nn.Sequential(*blocks))
+    return nn.Sequential(*out), c_in

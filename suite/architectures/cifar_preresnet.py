@@ -17,7 +17,7 @@ from __future__ import annotations
 from torch import nn
 
 from suite.architectures import register_architecture
-from suite.architectures.cifar_common import CIFAR_INPUT, bn_act, he_init, sample
+from suite.architectures.cifar_common import CIFAR_INPUT, bn_act, he_init, sample, stages
 from suite.errors import bad_value
 
 EXPANSION = 4
@@ -54,14 +54,8 @@ class PreActResNetCifar(nn.Module):
         units = (depth - 2) // 9
         self.in_chans = in_chans
         self.stem = nn.Conv2d(in_chans, base, 3, 1, 1, bias=False)
-        stages, c_in = [], base
-        for i, width in enumerate((base * EXPANSION, base * EXPANSION * 2, base * EXPANSION * 4)):
-            blocks = []
-            for j in range(units):
-                blocks.append(PreActBottleneck(c_in, width, stride=2 if i > 0 and j == 0 else 1))
-                c_in = width
-            stages.append(nn.Sequential(*blocks))
-        self.stages = nn.Sequential(*stages)
+        self.stages, c_in = stages(base, (base * EXPANSION, base * EXPANSION * 2, base * EXPANSION * 4), units,
+                                   lambda c, width, stride: PreActBottleneck(c, width, stride=stride))
         self.head = nn.Sequential(*bn_act(c_in), nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.fc = nn.Linear(c_in, num_classes)
         he_init(self)

@@ -19,7 +19,7 @@ from __future__ import annotations
 from torch import nn
 
 from suite.architectures import register_architecture
-from suite.architectures.cifar_common import CIFAR_INPUT, bn_act, he_init, sample
+from suite.architectures.cifar_common import CIFAR_INPUT, bn_act, he_init, sample, stages
 from suite.errors import bad_value
 
 
@@ -55,14 +55,8 @@ class WideResNetCifar(nn.Module):
         blocks_per_group = (depth - 4) // 6
         self.in_chans = in_chans
         self.stem = nn.Conv2d(in_chans, 16, 3, 1, 1, bias=False)
-        groups, c_in = [], 16
-        for i, width in enumerate((16 * widen_factor, 32 * widen_factor, 64 * widen_factor)):
-            blocks = []
-            for j in range(blocks_per_group):
-                blocks.append(WideBasic(c_in, width, 2 if i > 0 and j == 0 else 1, float(dropout)))
-                c_in = width
-            groups.append(nn.Sequential(*blocks))
-        self.groups = nn.Sequential(*groups)
+        self.groups, c_in = stages(16, (16 * widen_factor, 32 * widen_factor, 64 * widen_factor), blocks_per_group,
+                                   lambda c, width, stride: WideBasic(c, width, stride, float(dropout)))
         self.head = nn.Sequential(*bn_act(c_in), nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.fc = nn.Linear(c_in, num_classes)
         he_init(self)
