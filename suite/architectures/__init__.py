@@ -214,5 +214,5 @@ __all__ = [
 ]
 
 # Family modules register themselves on import; order is the order of `suite list`.
-from suite.architectures import small, timm_models, torchvision_models, gpt, detection  # noqa: E402,F401
+from suite.architectures import small, timm_models, torchvision_models, gpt, detection, centernet  # noqa: E402,F401
 from suite.architectures import cifar_preresnet, cifar_wrn, cifar_densenet  # noqa: E402,F401
