@@ -18,7 +18,9 @@ Losses as the paper (Sec. 3): the penalty-reduced focal loss on the heatmap (alp
 beta 4) and L1 on size (weight 0.1) and offset (weight 1), each normalised by the number
 of objects. One deviation, for objects of 2-6 cells: the Gaussian splat around each centre
 has sigma = 0.54 w / 6 and 0.54 h / 6 (TTFNet's elliptical form, arXiv 1909.00700) instead
-of CornerNet's radius formula.
+of CornerNet's radius formula. The heads put a GroupNorm between their 3x3 conv and
+the activation (as RetinaNet's and FCOS's GroupNorm heads), so that every activation
+of the network sees normalised inputs, as in the classifiers.
 """
 from __future__ import annotations
 
@@ -56,7 +58,13 @@ class TinyUNetBody(nn.Module):
 
 
 def _head(channels: int, outputs: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(), nn.Conv2d(channels, outputs, 1))
+    # GroupNorm before the activation, as every activation of the body has BatchNorm before
+    # it: without it the head feeds raw FPN sums to the activation, and polynomial ones
+    # (Hermite, squared ReLU) blew the loss up to 1e8 within 10 steps.
+    return nn.Sequential(
+        nn.Conv2d(channels, channels, 3, padding=1, bias=False), nn.GroupNorm(16, channels), nn.ReLU(),
+        nn.Conv2d(channels, outputs, 1),
+    )
 
 
 class CenterNetTiny(nn.Module):
