@@ -318,3 +318,26 @@ def test_default_output_is_my_results_never_the_committed_results(tmp_path, monk
     assert suite.cli.main(["publish", "--store", "store"]) == 0
     assert committed.read_text() == "committed board"
     assert (tmp_path / "my-results" / "index.html").is_file()
+
+
+def test_training_curves_draw_the_primary_metric_where_it_was_evaluated():
+    from suite.report.plots import _curve_metric
+
+    rows = [{"activation": "relu", "seed": 0, "step": s, "metric": m, "value": 1.0}
+            for s in (10, 20, 30) for m in ("train_loss", "top1")]
+    frame = pd.DataFrame(rows)
+    assert _curve_metric(frame, "classification") == "top1"
+    # evaluated once (at the end): no curve of it, so the training loss is drawn
+    once = frame[(frame["metric"] == "train_loss") | (frame["step"] == 30)]
+    assert _curve_metric(once, "classification") == "train_loss"
+
+
+def test_training_curves_caption_names_metric_and_reference(published):
+    out, _ = published
+    from suite.report.aggregate import load_runs
+    from suite.report.plots import training_curves
+
+    figures = training_curves(load_runs(out.parent / "store"), out.parent / "curves-check")
+    assert figures and all(f.path.exists() for f in figures)
+    lm = next(f for f in figures if "gpt2" in f.path.name)
+    assert "val_loss" in lm.caption and "against relu" in lm.caption

@@ -8,7 +8,8 @@ Each function takes aggregated frames and an output folder, writes PNGs and retu
 - ``shapes-<arch>-<dataset>.png``: the learned activation function of every layer, from the
   ``activation_shapes`` each train record carries (sampled by the task from the final
   model, i.e. from the same weights as the final checkpoint; checkpoints are not reopened);
-- ``curves-<arch>-<dataset>.png``: training curves from the records' ``history`` (mean and
+- ``curves-<arch>-<dataset>.png``: training curves from the records' ``history``: the primary
+  metric at each evaluation, one small panel per activation over ReLU's curve (mean and
   spread over seeds; diverged and failed runs keep the part of the curve they logged);
 - ``pareto.png``: primary metric against speed relative to ReLU from the bench records
   (training step, else kernel fwd+bwd), Pareto front highlighted; never a run's own
@@ -147,29 +148,63 @@ def _history_frame(runs: Runs, cells: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["activation", "seed", "step", "metric", "value"])
 
 
-def training_curves(runs: Runs, out: Path) -> list[Figure]:
-    """Per column: every logged metric against step, mean over seeds with its spread."""
+def _curve_metric(data: pd.DataFrame, task: str) -> str:
+    """The task's primary metric where it was evaluated at two steps or more (a curve), else
+    the training loss, else the first logged metric."""
+    steps = data.groupby("metric")["step"].nunique()
+    for metric in (PRIMARY_METRIC.get(task), "train_loss"):
+        if metric in steps.index and steps[metric] >= 2:
+            return metric
+    return sorted(steps.index, key=metric_sort_key)[0]
+
+
+def training_curves(runs: Runs, out: Path, reference: str = "relu") -> list[Figure]:
+    """Per column, small multiples: one panel per activation with its curve of the task's
+    primary metric (mean and 95 % CI over seeds) over ``reference``'s curve in grey, panels
+    best first by the last value. One panel each, because 20-odd coloured lines in one
+    axis cannot be told apart."""
     figures = []
     for column, cells in runs.frame.groupby(COLUMN_KEYS, sort=True):
         data = _history_frame(runs, cells)
         if data.empty:
             continue
-        # Training loss first, then evaluation metrics (often logged at few steps: markers
-        # keep a single evaluation point visible).
-        metrics = sorted(data["metric"].unique(), key=lambda m: ("train" not in m, metric_sort_key(m)))[:4]
-        data = data[data["metric"].isin(metrics)]
-        # Lines, one per activation (mean over seeds); markers only where a metric was
-        # evaluated too rarely to draw a line.
-        sparse = data.groupby("metric")["step"].nunique().min() < 4
-        grid = sns.relplot(data=data, x="step", y="value", hue="activation", col="metric",
-                           col_order=metrics, kind="line", errorbar=None, linewidth=1,
-                           marker="o" if sparse else None, markersize=3, height=2.8, aspect=1.2,
-                           facet_kws={"sharey": False})
-        grid.set_titles("{col_name}")
         arch, task, dataset, recipe = column
-        grid.figure.suptitle(f"training curves, {arch}/{dataset} [{recipe}] (mean over seeds)", y=1.04)
-        figures.append(Figure(_save(grid.figure, out / f"curves-{_slug(arch, dataset, recipe)}.png"),
-                              f"Training curves of {arch}/{dataset} [{recipe}] from the records' history."))
+        metric = _curve_metric(data, task)
+        data = data[data["metric"] == metric].dropna(subset=["value"])
+        if data.empty:
+            continue
+        try:
+            higher = higher_is_better(metric)
+        except Exception:
+            higher = False
+        last = data[data["step"] == data.groupby("activation")["step"].transform("max")]
+        order = list(last.groupby("activation")["value"].mean().sort_values(ascending=not higher).index)
+        ref = data[data["activation"] == reference].groupby("step")["value"].mean()
+        sparse = data["step"].nunique() < 4
+        n_cols = min(6, len(order))
+        n_rows = math.ceil(len(order) / n_cols)
+        fig, axes = plt.subplots(n_rows, n_cols, figsize=(2.25 * n_cols, 0.7 + 1.55 * n_rows), sharex=True,
+                                 sharey=True, squeeze=False, layout="constrained")
+        for ax, act in zip(axes.flat, order):
+            if not ref.empty and act != reference:
+                ax.plot(ref.index, ref.values, color="0.6", lw=1.2, ls="--")
+            own = data[data["activation"] == act]
+            sns.lineplot(data=own, x="step", y="value", errorbar=("ci", 95) if own["seed"].nunique() > 1 else None,
+                         color="#2b5d9b", lw=1.3, marker="o" if sparse else None, markersize=3, ax=ax)
+            ax.set_title(act, fontsize=8)
+            ax.set(xlabel="", ylabel="")
+            ax.tick_params(labelsize=7)
+        for ax in list(axes.flat)[len(order):]:
+            ax.set_visible(False)
+        fig.supxlabel("step", fontsize=9)
+        fig.supylabel(metric, fontsize=9)
+        against = f" against {reference} (grey, dashed)" if not ref.empty else ""
+        fig.suptitle(f"{metric} during training, {arch}/{dataset} [{recipe}]: mean and 95 % CI over seeds"
+                     f"{against}, best first", fontsize=10)
+        figures.append(Figure(
+            _save(fig, out / f"curves-{_slug(arch, dataset, recipe)}.png"),
+            f"Training curves of {arch}/{dataset} [{recipe}]: {metric} at each evaluation, one panel per "
+            f"activation (mean and 95 % CI over seeds){against}, best final value first."))
     return figures
 
 
