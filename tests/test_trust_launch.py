@@ -164,3 +164,20 @@ def test_a_signal_to_the_launch_checkpoints_the_running_cells_and_says_so(tmp_pa
         step = torch.load(store / "work" / cell.id / "checkpoint.pt", weights_only=True)["step"]
         assert 0 < step < SLOW["steps"]
     assert not any((store / "claims").iterdir())
+
+
+@pytest.mark.slow
+def test_a_signal_while_workers_still_start_stops_their_cells_without_failing_them(tmp_path):
+    """A worker still importing torch has no handler yet, so the forwarded signal ends it;
+    before the fix its cell got a failed record, which a plain rerun then skipped."""
+    store = tmp_path / "s"
+    matrix = _matrix(tmp_path, ["relu", "gelu", "silu"], overrides=SLOW)
+    log = tmp_path / "run.log"
+    proc = _spawn(["--matrix", str(matrix), "--store", str(store), "--jobs", "2", "--device", "cpu"], log)
+    _wait_for(lambda: "running 3 of 3 cells" in log.read_text(), proc, log)
+    proc.send_signal(signal.SIGTERM)  # the workers are being spawned now
+    assert proc.wait(timeout=120) == 143, log.read_text()
+    text = log.read_text()
+    assert "0 failed" in text and "failed (worker" not in text, text
+    assert not [r for r in Store(store).load("train")[0] if r["status"] == "failed"]
+    assert not any((store / "claims").iterdir()) if (store / "claims").exists() else True

@@ -136,6 +136,17 @@ def _death(cell: Cell, exitcode: int | None, store: Store, pid: int) -> dict[str
     return {"cell_id": cell.id, "status": "failed", "line": f"{cell.label}: failed (worker {how})"}
 
 
+def _stopped_before_reporting(cell: Cell, store: Store, pid: int, signum: int) -> dict[str, Any]:
+    """A worker the launch's own stop ended before it answered: a worker still starting (its
+    handler not yet installed) dies of the forwarded signal, and a second signal kills
+    workers. The user stopped it; it did not fail, so no failed record (which a plain rerun
+    would skip): the rerun resumes it from its last checkpoint, or starts it."""
+    Claims(store.root / "claims").release(cell.id, only_if={"pid": pid})
+    name = signal.Signals(signum).name
+    return {"cell_id": cell.id, "status": "stopped",
+            "line": f"{cell.label}: stopped by {name} before its worker answered (resumes from its last checkpoint, if any)"}
+
+
 class WorkerDied(RuntimeError):
     """A local worker process ended without sending its cell's outcome."""
 
@@ -288,7 +299,10 @@ def _run_workers(pending: list[Cell], workers: dict, stop: _Stop, jobs: int, sto
                         hand_out(worker)
                     elif not worker.process.is_alive():
                         worker.process.join()
-                        finished(_death(worker.cell, worker.process.exitcode, store, worker.process.pid))
+                        if stop.signum is not None:  # the stop we forwarded ended it (even mid-start)
+                            finished(_stopped_before_reporting(worker.cell, store, worker.process.pid, stop.signum))
+                        else:
+                            finished(_death(worker.cell, worker.process.exitcode, store, worker.process.pid))
                         del workers[worker.process.sentinel]
                         worker.conn.close()
     finally:
