@@ -341,3 +341,26 @@ def test_training_curves_caption_names_metric_and_reference(published):
     assert figures and all(f.path.exists() for f in figures)
     lm = next(f for f in figures if "gpt2" in f.path.name)
     assert "val_loss" in lm.caption and "against relu" in lm.caption
+
+
+def test_pareto_uses_step_times_only_when_every_benched_activation_has_one(tmp_path):
+    from suite.report.build import build_report
+
+    store, _ = make_store(tmp_path / "store")
+    for act, ratio in BENCH_RATIO.items():
+        store.write("bench", f"{act}-cpu", {
+            "activation": act, "impl": "reference", "device": "cpu", "dtype": "float32",
+            "shape": [4096], "ratio_to_relu": {"fwdbwd": ratio}, "ratio_to_copy": {"fwdbwd": 2 * ratio}})
+
+    def step(act):
+        store.write("bench", f"{act}-step", {"benchmark": "train_step", "model": "resnet_tiny", "activation": act,
+                                             "act_params": {}, "device": "cpu", "ratio_to_relu": 1.2})
+
+    def pareto_caption(out):
+        report = build_report(tmp_path / "store", tmp_path / out, REPO / "baselines")
+        return next(f.caption for f in report.figures if f.path.name == "pareto.png")
+
+    step("pwlu")  # one activation's step time: the plot would have one point
+    assert "against kernel fwd+bwd time" in pareto_caption("o1")
+    step("swish")  # every benched activation but ReLU (whose ratio is 1): step times
+    assert "against training step time" in pareto_caption("o2")
