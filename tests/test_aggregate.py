@@ -301,3 +301,13 @@ def test_speed_columns_match_trained_parameters_and_keep_benchmarks_apart(tmp_pa
     assert aggregate.train_step_speed(bench, rows).loc["hermite(degree=3)", "cpu"] == pytest.approx(1.1)
     assert aggregate.kernel_speed(bench, {"h5": ("hermite", aggregate.params_key({"degree": 5}))}).empty
     assert aggregate.kernel_speed(bench).loc["hermite", "cpu"] == pytest.approx(1.4)  # fastest own impl, no peer
+
+
+def test_the_embedded_board_is_labelled_cpu_scale_not_smoke():
+    from suite.report.build import smoke_label
+
+    hardware = [{"cpu_count": 2, "gpu": None}]
+    assert smoke_label({"recipes": ["smoke"], "hardware": hardware}).startswith("smoke-scale results on a 2-core CPU")
+    label = smoke_label({"recipes": ["embedded"], "hardware": hardware})
+    assert label.startswith("CPU-scale results") and "smoke" not in label and "not paper-scale" in label
+    assert smoke_label({"recipes": ["embedded"], "hardware": [{"cpu_count": 8, "gpu": "A100"}]}) is None

@@ -216,6 +216,13 @@ def test_site_links_tables_plots_and_problems(published):
         assert str(path) in html
     assert "Smoke-scale results on a 2-core CPU, not paper-scale" in html
     assert "RuntimeError: boom" in html and "diverged" in html  # unfinished cells listed
+    # a contents line at the top reaches every section (the published comparison is long)
+    toc = re.search(r'<nav class="toc".*?</nav>', html, re.S).group(0)
+    ids = set(re.findall(r'<h2 id="([^"]+)"', html))
+    assert set(re.findall(r'href="#([^"]+)"', toc)) == ids and "leaderboard-lm" in ids
+    assert html.index('<nav class="toc"') < html.index("<h2")
+    # commands in the published comparison are plain text in HTML, no Markdown backticks
+    assert "`" not in re.sub(r"<code>.*?</code>", "", html.split('id="published')[1].split("<h2")[0])
 
 
 def test_cli_reports_problems_and_bad_store(tmp_path, capsys):

@@ -51,7 +51,10 @@ def smoke_label(prov: dict[str, Any]) -> str | None:
         return None
     cores = sorted({hw.get("cpu_count") for hw in prov["hardware"] if hw.get("cpu_count")})
     core_text = "/".join(str(c) for c in cores) or "?"
-    return f"smoke-scale results on a {core_text}-core CPU, not paper-scale"
+    if all("smoke" in r for r in prov.get("recipes") or []):
+        return f"smoke-scale results on a {core_text}-core CPU, not paper-scale"
+    # The embedded board: real seeds and recipes, but small networks on small embedded data.
+    return f"CPU-scale results (small networks on the embedded data sets, a {core_text}-core CPU), not paper-scale"
 
 
 def definitions() -> dict[str, str]:

@@ -396,7 +396,7 @@ def to_html(comp: pd.DataFrame, missing: list[dict[str, str]]) -> str:
         parts.append(f"<p>{esc(sec.summary())}</p>")
         if len(sec.rows):
             shown = display_rows(sec.rows)
-            shown["run / reproduce with"] = shown["run / reproduce with"].str.strip("`")
+            shown["run / reproduce with"] = shown["run / reproduce with"].str.replace("`", "", regex=False)
             table_html = shown.to_html(index=False, escape=True, border=0, classes="published-vs-reproduced")
             # pandas adds its own "dataframe" class; the page styles (and tests find) its own name only
             table_html = table_html.replace('class="dataframe published-vs-reproduced"', 'class="published-vs-reproduced"')
