@@ -271,8 +271,12 @@ def test_an_architecture_of_another_task_is_one_clear_error(real_models, tmp_pat
         run_cell(wrong, tmp_path, data_root=data_root, progress=False)
 
 
-def test_real_detector_embedded_recipe_finds_digits(real_models, tmp_path, data_root):
-    real = Cell(activation="relu", arch=REAL["detection"], task="detection", dataset="digits-detection",
+def test_the_boards_detector_learns_the_digits_with_the_embedded_recipe(real_models, tmp_path, data_root):
+    """The embedded board's detection column ranks something only if the detector learns:
+    ReLU must reach a clearly non-trivial mAP (the board's ReLU: 0.62 over 5 seeds)."""
+    real = Cell(activation="relu", arch="centernet_tiny", task="detection", dataset="digits-detection",
                 recipe="embedded")
     result = run_cell(real, tmp_path, data_root=data_root, progress=False)
-    assert 0.0 < result["metrics"]["map"] <= result["metrics"]["map50"] <= 1.0
+    assert 0.3 <= result["metrics"]["map"] <= result["metrics"]["map50"] <= 1.0
+    evaluated = [p["step"] for p in result["history"] if "map" in p]
+    assert len(evaluated) >= 4  # often enough to draw a training curve
