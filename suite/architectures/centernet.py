@@ -24,35 +24,30 @@ of the network sees normalised inputs, as in the classifiers.
 """
 from __future__ import annotations
 
-import contextlib
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from suite.architectures import register_architecture
-from suite.architectures.small import BasicBlock, _conv_bn
+from suite.architectures import image_sample, register_architecture
+from suite.architectures.detection import TinyBody
 
 STRIDE = 4
 HEATMAP_PRIOR_BIAS = -2.19  # sigmoid(-2.19) = 0.1: the paper's initial heatmap score
 
 
 class TinyUNetBody(nn.Module):
-    """Stride 4/8/16 ResNet stages; the deeper two are upsampled and added into stride 4."""
+    """RetinaNet-tiny's body (stride 4/8/16 ResNet stages); the deeper two are upsampled and
+    added into stride 4."""
 
     def __init__(self, in_chans: int, widths: tuple[int, int, int], out_channels: int):
         super().__init__()
-        stem = widths[0] // 2
-        self.stem = nn.Sequential(*_conv_bn(in_chans, stem, stride=2), nn.ReLU())
-        self.stage4 = BasicBlock(stem, widths[0], stride=2)
-        self.stage8 = BasicBlock(widths[0], widths[1], stride=2)
-        self.stage16 = BasicBlock(widths[1], widths[2], stride=2)
+        self.stages = TinyBody(in_chans, widths)
         self.lateral = nn.ModuleList(nn.Conv2d(w, out_channels, 1) for w in widths)
 
     def forward(self, x):
-        c4 = self.stage4(self.stem(x))
-        c8 = self.stage8(c4)
-        c16 = self.stage16(c8)
+        c4 = self.stages.layer1(self.stages.stem(x))
+        c8 = self.stages.layer2(c4)
+        c16 = self.stages.layer3(c8)
         p8 = self.lateral[1](c8) + F.interpolate(self.lateral[2](c16), size=c8.shape[-2:], mode="nearest")
         return self.lateral[0](c4) + F.interpolate(p8, size=c4.shape[-2:], mode="nearest")
 
@@ -149,14 +144,9 @@ class CenterNetTiny(nn.Module):
         return [{"boxes": xyxy[i], "scores": top_scores[i], "labels": channel[i] + 1} for i in range(n)]
 
 
-@contextlib.contextmanager
-def _canvas_sample(model: CenterNetTiny, size: int = 64):
-    yield ([torch.rand(model.in_chans, size, size, device=next(model.parameters()).device)],)
-
-
 @register_architecture(
     "centernet_tiny", task="detection", scale="embedded", input_size=(1, 64, 64),
-    sample=_canvas_sample, aliases=("centernet",),
+    sample=image_sample(64), aliases=("centernet",),
     description="CenterNet (objects as points), stride-4 ResNet-UNet (64 ch) for 64 px digit canvases; "
                 "the embedded board's detector",
 )
